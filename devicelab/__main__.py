@@ -1,0 +1,3 @@
+from devicelab.cli import main
+
+main()

@@ -1,0 +1,375 @@
+"""The Python API: everything the CLI does, callable on its own.
+
+    from devicelab import api
+    report = api.convert("lenet5", variants=["tflite-int8", "onnx-fp32"])
+    records = api.measure("lenet5", variants=["tflite-int8"], data="mnist-sample")
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from devicelab import protocol
+from devicelab.artifacts import Artifact, get_or_convert
+from devicelab.convert import variants as registry
+from devicelab.convert.base import Variant
+from devicelab.data import Dataset, fit_to_shape, load_dataset
+from devicelab.errors import CalibrationError, DataError, DevicelabError, UsageError
+from devicelab.metrics import accuracy as accuracy_metrics
+from devicelab.metrics import latency, memory
+from devicelab.models import SourceModel, load_source
+from devicelab.paths import cache_dir, default_store
+from devicelab.protocol import Job, ModelRef, Performance, Result, RuntimeSpec
+from devicelab.store import Store, new_run_id
+from devicelab.targets.base import Target
+from devicelab.targets.host import HostTarget
+
+# Progress callback used throughout: (task, done, total, detail). One bar per task in the CLI.
+ProgressFn = Callable[[str, int, int, str], None]
+ORIGINAL = "original"  # the variant name of the unconverted source model: the PC reference
+DEFAULT_CALIBRATION_SAMPLES = 200
+
+
+# --- zoo ---------------------------------------------------------------------------------------------
+
+
+def zoo_build(name: str, *, dataset: str | None = None, epochs: int | None = None, seed: int = 0,
+              force: bool = False, cache: Path | None = None,
+              progress: ProgressFn | None = None) -> tuple[Path, dict[str, Any]]:
+    """Train (or fetch from cache) a zoo model; returns the .keras path and its training info."""
+    from devicelab.models import zoo
+
+    config = zoo.default_config(name, dataset, epochs, seed)
+    report = (lambda done, total: progress(f"train {name}", done, total, "epochs")) if progress else None
+    return zoo.build(config, cache or cache_dir(), report, force=force)
+
+
+# --- convert -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Conversion:
+    variant: str
+    artifact: Artifact | None = None
+    cache_hit: bool = False
+    error: DevicelabError | None = None
+
+
+@dataclass
+class ConvertReport:
+    source: SourceModel
+    conversions: list[Conversion] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Conversion]:
+        return [c for c in self.conversions if c.error]
+
+
+def resolve_variants(formats: list[str] | None = None, quants: list[str] | None = None,
+                     names: list[str] | None = None) -> list[Variant]:
+    return registry.select(formats, quants, names)
+
+
+def convert(model: str | Path, *, formats: list[str] | None = None, quants: list[str] | None = None,
+            variants: list[str] | None = None, calibration: str | None = None,
+            calibration_samples: int = DEFAULT_CALIBRATION_SAMPLES, cache: Path | None = None,
+            progress: ProgressFn | None = None, source: SourceModel | None = None) -> ConvertReport:
+    """Convert a model to every selected variant; one failing variant does not stop the others."""
+    cache = cache or cache_dir()
+    chosen = resolve_variants(formats, quants, variants)
+    source = source or load_source(model, cache)
+    possible = [v for v in chosen if source.format in v.sources]
+    if not possible:
+        raise UsageError(f"none of the selected variants can be made from a {source.format} model",
+                         hint="ONNX sources give onnx-* variants; see `devicelab variants`")
+    report = ConvertReport(source)
+    calib, calib_sha = None, None
+    if any(v.needs_calibration for v in possible):
+        calib, calib_sha = calibration_data(source, calibration, calibration_samples)
+    for index, variant in enumerate(chosen):
+        if progress:
+            progress("convert", index, len(chosen), variant.name)
+        entry = Conversion(variant.name)
+        try:
+            entry.artifact, entry.cache_hit = get_or_convert(source, variant, cache, calib, calib_sha)
+        except DevicelabError as exc:
+            entry.error = exc
+        report.conversions.append(entry)
+    if progress:
+        progress("convert", len(chosen), len(chosen), "done")
+    return report
+
+
+def calibration_data(source: SourceModel, spec: str | None,
+                     samples: int = DEFAULT_CALIBRATION_SAMPLES) -> tuple[np.ndarray | None, str | None]:
+    """Real samples for full-integer quantization: --calibration, else the data the model was trained on."""
+    spec = spec or source.dataset_hint
+    if not spec:
+        return None, None  # the int8 converters raise a CalibrationError naming the variant
+    try:
+        dataset = load_dataset(spec, split="train", limit=samples)
+    except DataError:
+        if spec == source.dataset_hint:
+            raise
+        dataset = load_dataset(spec, split="test", limit=samples)
+    try:
+        x = fit_to_shape(dataset.x, tuple(source.inputs[0].shape))
+    except DataError as exc:
+        raise CalibrationError(f"calibration data '{spec}' does not fit the model: {exc.message}",
+                               hint="give --calibration data shaped like the model input") from None
+    return x.astype(np.float32), dataset.sha256
+
+
+# --- measure -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Measurement:
+    """One measured job, as stored: the summary row and the raw result."""
+
+    variant: str
+    target: str
+    runtime: str
+    row_id: int | None
+    result: Result | None
+    summary: dict[str, Any]
+    error: DevicelabError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.result is not None and self.result.ok
+
+
+@dataclass
+class MeasureOptions:
+    samples: int | None = None  # accuracy samples (default: the whole test split)
+    accuracy: bool = True
+    performance: bool = True
+    warmup_runs: int = 5
+    runs: int = 50
+    min_seconds: float = 1.0
+    max_seconds: float = 30.0
+    threads: int | None = 1
+    delegate: str | None = None
+    timeout_seconds: float = 600.0
+
+
+_DEFAULT_RUNTIME_VARIANT = {"keras": ORIGINAL, "tflite": "tflite-fp32", "onnxruntime": "onnx-fp32",
+                            "coreml": "coreml-fp32"}
+
+
+def measure(model: str | Path, *, variants: list[str] | None = None, runtime: str | None = None,
+            data: str | None = None, target: Target | None = None, options: MeasureOptions | None = None,
+            calibration: str | None = None, store: Path | None = None, cache: Path | None = None,
+            reference: bool = True, progress: ProgressFn | None = None) -> list[Measurement]:
+    """Measure variants of a model on a target and store every result the moment it arrives.
+
+    ``variants`` may include "original" (the source model itself, on its native runtime). Agreement is
+    computed against the original's outputs on the same samples, measured first when not in the store yet.
+    """
+    options = options or MeasureOptions()
+    cache = cache or cache_dir()
+    target = target or HostTarget()
+    names = variants or [_DEFAULT_RUNTIME_VARIANT.get(runtime or "keras", ORIGINAL)]
+    chosen = [n if n == ORIGINAL else registry.get(n).name for n in names]
+    source = load_source(model, cache)
+    dataset = _dataset_for(source, data, options.samples)
+    x = fit_to_shape(dataset.x, tuple(source.inputs[0].shape)).astype(np.float32)
+    run_id = new_run_id()
+    results: list[Measurement] = []
+    with Store(store or default_store()) as db:
+        ref_outputs = None
+        if reference:
+            ref_outputs = _reference_outputs(db, source, dataset, x, target, options, run_id, progress, results,
+                                             wanted=ORIGINAL in chosen)
+        for name in chosen:
+            if name == ORIGINAL and any(r.variant == ORIGINAL for r in results):
+                continue
+            measured = _measure_one(db, source, name, runtime, dataset, x, target, options, calibration, cache,
+                                    run_id, ref_outputs, progress)
+            results.append(measured)
+    return results
+
+
+def _dataset_for(source: SourceModel, data: str | None, samples: int | None) -> Dataset:
+    spec = data or source.dataset_hint
+    if not spec:
+        raise DataError(f"no dataset given for {source.name}",
+                        hint="pass --data (mnist-sample, a .npz, IDX file or image folder)")
+    return load_dataset(spec, split="test", limit=samples)
+
+
+def _reference_outputs(db: Store, source: SourceModel, dataset: Dataset, x: np.ndarray, target: Target,
+                       options: MeasureOptions, run_id: str, progress: ProgressFn | None,
+                       results: list[Measurement], wanted: bool) -> np.ndarray | None:
+    """Outputs of the original model on the host (the PC reference), from the store or measured now."""
+    found = db.find_reference(source.sha256, dataset.sha256, len(x))
+    if found is not None and not wanted:
+        return found.outputs()[0]
+    # The reference always runs on the host: it is what "the model on my PC" means.
+    measured = _measure_one(db, source, ORIGINAL, None, dataset, x, HostTarget(), options, None, cache_dir(),
+                            run_id, None, progress)
+    results.append(measured)
+    if not measured.ok:
+        return found.outputs()[0] if found is not None else None
+    return db.get(measured.row_id).outputs()[0] if measured.row_id else None
+
+
+def _runtime_for(fmt: str, requested: str | None) -> str:
+    from devicelab import runtimes
+
+    if requested:
+        return requested
+    return runtimes.for_format(fmt).name
+
+
+def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None, dataset: Dataset,
+                 x: np.ndarray, target: Target, options: MeasureOptions, calibration: str | None, cache: Path,
+                 run_id: str, ref_outputs: np.ndarray | None, progress: ProgressFn | None) -> Measurement:
+    label = f"{name} on {target.name}"
+    fields: dict[str, Any] = {"run_id": run_id, "model": source.name, "model_sha256": source.sha256,
+                              "variant": name, "target": target.name, "dataset": dataset.name,
+                              "dataset_sha256": dataset.sha256, "samples": len(x), "simulated": 0}
+    runtime_name = runtime or "?"
+    try:
+        if name == ORIGINAL:
+            fmt = source.format
+            runtime_name = "keras" if fmt in ("keras", "savedmodel") else "onnxruntime"
+            model_path, size, sha = source.path, _size(source.path), source.sha256
+        else:
+            variant = registry.get(name)
+            fmt = variant.format
+            runtime_name = _runtime_for(fmt, runtime)
+            target.check(runtime_name, fmt)  # fail fast (Core ML off macOS) before converting
+            if progress:
+                progress(label, 0, 1, "converting")
+            report = convert(source.path, variants=[name], calibration=calibration, cache=cache, source=source)
+            conversion = report.conversions[0]
+            if conversion.error:
+                raise conversion.error
+            artifact = conversion.artifact
+            assert artifact is not None
+            model_path, size, sha = artifact.model_path, artifact.size_bytes, artifact.sha256
+        target.check(runtime_name, fmt)
+        fields.update(format=fmt, runtime=runtime_name, size_bytes=size, artifact_sha256=sha)
+        with _job_folder() as (job_dir, result_dir):
+            job = build_job(job_dir, model_path, fmt, name, sha, x, runtime_name, options)
+            forward = (lambda phase, done, total: progress(label, done, total, phase)) if progress else None
+            result = target.run(job_dir, result_dir, forward)
+            outputs = [protocol.read_tensor(result_dir, spec) for spec in result.outputs] if result.ok else []
+    except DevicelabError as exc:
+        fields.update(runtime=runtime_name, status="error", error_kind=exc.kind, error_message=exc.message)
+        row_id = db.add(fields, metrics={"hint": exc.hint})
+        return Measurement(name, target.name, runtime_name, row_id, None, {}, error=exc)
+    summary = summarize(result, outputs, dataset.y, ref_outputs if name != ORIGINAL else None)
+    fields.update(_summary_fields(result, summary))
+    row_id = db.add(fields, device=result.device, job=job.to_json(), result=result.to_json(), metrics=summary,
+                    outputs=outputs)
+    error = None
+    if not result.ok:
+        err = result.error or {}
+        error = DevicelabError(f"{label}: {err.get('message', 'failed')}", err.get("hint"))
+        error.kind = err.get("kind", "error")
+    return Measurement(name, target.name, runtime_name, row_id, result, summary, error)
+
+
+def build_job(job_dir: Path, model_path: Path, fmt: str, variant: str, sha: str, x: np.ndarray, runtime: str,
+              options: MeasureOptions) -> Job:
+    """Lay out a job folder of the shared protocol: model file(s) under model/, inputs under inputs/."""
+    model_dir = job_dir / "model"
+    model_dir.mkdir(parents=True)
+    entry = model_dir / model_path.name
+    if model_path.is_dir():
+        shutil.copytree(model_path, entry, copy_function=_link_or_copy)
+        files = [entry.relative_to(job_dir).as_posix(), *sorted(p.relative_to(job_dir).as_posix() for p in entry.rglob("*") if p.is_file())]
+    else:
+        _link_or_copy(model_path, entry)
+        files = [entry.relative_to(job_dir).as_posix()]
+    if fmt == "tfjs":  # a graph model's weight shards sit next to model.json
+        for shard in model_path.parent.glob("*.bin"):
+            _link_or_copy(shard, model_dir / shard.name)
+            files.append(f"model/{shard.name}")
+    spec = protocol.write_tensor(job_dir, "inputs/input_0.bin", "input", x)
+    job = Job(
+        id=f"{variant}-{uuid.uuid4().hex[:12]}",
+        model=ModelRef(format=fmt, variant=variant, files=files, sha256=sha),
+        inputs=[spec],
+        runtime=RuntimeSpec(name=runtime, threads=options.threads, delegate=options.delegate),
+        accuracy=options.accuracy,
+        performance=Performance(enabled=options.performance, warmup_runs=options.warmup_runs, runs=options.runs,
+                                min_seconds=options.min_seconds, max_seconds=options.max_seconds),
+        timeout_seconds=options.timeout_seconds,
+    )
+    protocol.write_job(job_dir, job)
+    return job
+
+
+def summarize(result: Result, outputs: list[np.ndarray], labels: np.ndarray | None,
+              reference: np.ndarray | None) -> dict[str, Any]:
+    """Every derived figure of one result, computed from its raw samples."""
+    t = result.timings_ms
+    summary: dict[str, Any] = {"latency": latency.summarize(t.runs, t.warmup, t.first_inference, t.load)}
+    if outputs:
+        summary["accuracy"] = accuracy_metrics.compare(outputs[0], labels, reference)
+    mib, method = memory.peak_summary([m.__dict__ for m in result.memory])
+    summary["memory"] = {"peak_mib": mib, "method": method}
+    return summary
+
+
+def _summary_fields(result: Result, summary: dict[str, Any]) -> dict[str, Any]:
+    lat, acc = summary["latency"], summary.get("accuracy", {})
+    err = result.error or {}
+    return {
+        "job_id": result.job_id, "status": result.status, "error_kind": err.get("kind"),
+        "error_message": err.get("message"), "runtime_used": result.runtime_used,
+        "accuracy": acc.get("accuracy"), "agreement": acc.get("agreement"),
+        "max_abs_diff": acc.get("max_abs_diff"), "mean_abs_diff": acc.get("mean_abs_diff"),
+        "load_ms": lat.get("load_ms"), "first_ms": lat.get("first_ms"), "median_ms": lat.get("median_ms"),
+        "p90_ms": lat.get("p90_ms"), "p99_ms": lat.get("p99_ms"), "mean_ms": lat.get("mean_ms"),
+        "std_ms": lat.get("std_ms"), "cv": lat.get("cv"), "runs": lat.get("n"),
+        "memory_mib": summary["memory"]["peak_mib"], "memory_method": summary["memory"]["method"],
+        "simulated": int(result.simulated),
+    }
+
+
+@contextmanager
+def _job_folder() -> Iterator[tuple[Path, Path]]:
+    root = Path(tempfile.mkdtemp(prefix="devicelab-job-"))
+    try:
+        yield root / "job", root / "result"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _link_or_copy(src: Any, dst: Any) -> Any:
+    try:
+        Path(dst).hardlink_to(src)
+    except OSError:
+        shutil.copy2(src, dst)
+    return dst
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+# --- results -----------------------------------------------------------------------------------------
+
+
+def results(store: Path | None = None, **filters: Any) -> list[Any]:
+    with Store(store or default_store()) as db:
+        return db.rows(**filters)
+
+
+def export(fmt: str, destination: Path | None = None, store: Path | None = None, **filters: Any) -> str:
+    with Store(store or default_store()) as db:
+        return db.export(destination, fmt, db.rows(**filters))

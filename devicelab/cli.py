@@ -1,0 +1,336 @@
+"""The devicelab command line: parse, call the API, render. No logic lives here."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+# Before TensorFlow is ever imported: its C++ logging would bury the tables.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+
+from devicelab import __version__
+from devicelab.errors import DevicelabError
+
+# Converters write to fds 1 and 2 from C++; devicelab silences them there. The console writes to its own
+# duplicate of stdout, so bars and tables still reach the terminal while that happens.
+_stdout = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+# Logs and pipes get wide tables rather than rows folded into 80 columns.
+console = Console(file=_stdout, highlight=False, width=None if _stdout.isatty() else 200)
+err_console = Console(stderr=True, highlight=False)
+
+app = typer.Typer(
+    name="devicelab",
+    help="What happens to your model when it leaves your PC: convert and quantize it (TFLite, Core ML, TF.js, "
+         "ONNX), run every variant on the PC, phones and browsers, and compare accuracy, speed and memory "
+         "with the original.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+zoo_app = typer.Typer(help="Reference models of the study, built as code and trained offline.", no_args_is_help=True)
+app.add_typer(zoo_app, name="zoo")
+
+StoreOpt = Annotated[Path | None, typer.Option("--store", help="Results store (SQLite). Default: the user's data "
+                                               "dir, or $DEVICELAB_STORE.", show_default=False)]
+CacheOpt = Annotated[Path | None, typer.Option("--cache-dir", help="Artifact cache. Default: the user's cache dir, "
+                                               "or $DEVICELAB_CACHE.", show_default=False)]
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    """Accept both `--x a,b` and `--x a --x b`."""
+    if not values:
+        return None
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+class _Bars:
+    """Turns the API's (task, done, total, detail) callbacks into one rich bar per task."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("[dim]{task.fields[detail]}"), TimeElapsedColumn(), console=console,
+                                 transient=False)
+        self.tasks: dict[str, Any] = {}
+
+    def __call__(self, task: str, done: int, total: int, detail: str = "") -> None:
+        if task not in self.tasks:
+            self.tasks[task] = self.progress.add_task(task, total=total, detail=detail)
+        self.progress.update(self.tasks[task], completed=done, total=total, detail=detail)
+
+    def __enter__(self) -> _Bars:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"devicelab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show full tracebacks of errors.")] = False,
+) -> None:
+    if verbose:
+        os.environ["DEVICELAB_VERBOSE"] = "1"
+
+
+def _cache(path: Path | None) -> Path | None:
+    if path is not None:
+        os.environ["DEVICELAB_CACHE"] = str(path)  # the host worker process inherits it
+    return path
+
+
+@app.command()
+def variants() -> None:
+    """List every variant devicelab can make, with a one-line description."""
+    from devicelab.convert.variants import VARIANTS
+    from devicelab.report.terminal import variants_table
+
+    console.print(variants_table(VARIANTS.values()))
+
+
+@app.command()
+def convert(
+    model: Annotated[str, typer.Argument(help="A .keras/.h5 file, a SavedModel folder, an .onnx file or a zoo name "
+                                              "(lenet1, lenet5, resnet20).")],
+    to: Annotated[list[str] | None, typer.Option("--to", help="Formats: tflite,coreml,tfjs,onnx (default: all).")]
+    = None,
+    quant: Annotated[list[str] | None, typer.Option("--quant", help="Levels: fp32,fp16,dynamic-int8,int8 "
+                                                    "(default: all). Each format makes its nearest variant.")] = None,
+    variant: Annotated[list[str] | None, typer.Option("--variant", help="Exact variant names instead of "
+                                                      "--to/--quant, e.g. tflite-int8,onnx-fp32.")] = None,
+    calibration: Annotated[str | None, typer.Option("--calibration", help="Real data for full-integer "
+                                                    "quantization (dataset name, .npz, IDX file, image folder). "
+                                                    "Default: the model's training data when known.")] = None,
+    calibration_samples: Annotated[int, typer.Option(help="How many calibration samples to use.")] = 200,
+    cache_dir: CacheOpt = None,
+) -> None:
+    """Convert a model to every selected variant, cached by content (same model + options = no reconversion)."""
+    from devicelab import api
+    from devicelab.report.terminal import conversions_table
+
+    with _Bars() as bars:
+        report = api.convert(model, formats=_split(to), quants=_split(quant), variants=_split(variant),
+                             calibration=calibration, calibration_samples=calibration_samples,
+                             cache=_cache(cache_dir), progress=bars)
+    console.print(conversions_table(report))
+    first = next((c for c in report.conversions if c.artifact), None)
+    if first:
+        console.print(f"[dim]artifacts under {first.artifact.dir.parent.parent}[/dim]")
+    for failure in report.failed:
+        _print_error(failure.error)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def measure(
+    model: Annotated[str, typer.Argument(help="Model file, SavedModel folder or zoo name.")],
+    variant: Annotated[list[str] | None, typer.Option("--variant", help="Variants to measure, comma separated; "
+                                                      "'original' is the unconverted model. Default: from "
+                                                      "--runtime, else the original.")] = None,
+    target: Annotated[str, typer.Option("--target", help="Where to run: host (this PC).")] = "host",
+    runtime: Annotated[str | None, typer.Option("--runtime", help="Host runtime: keras, tflite, onnxruntime, "
+                                                "coreml. Default: the variant's own.")] = None,
+    data: Annotated[str | None, typer.Option("--data", help="Evaluation data: mnist-sample, a .npz, IDX file or "
+                                             "image folder. Default: the model's own dataset when known.")] = None,
+    samples: Annotated[int | None, typer.Option(help="Accuracy samples (default: the whole test split).")] = None,
+    runs: Annotated[int, typer.Option(help="Minimum timed runs in performance mode.")] = 50,
+    warmup: Annotated[int, typer.Option(help="Untimed warm-up runs before the timed ones.")] = 5,
+    min_seconds: Annotated[float, typer.Option(help="Keep running until at least this long.")] = 1.0,
+    max_seconds: Annotated[float, typer.Option(help="Stop timing after this long even if --runs is not met.")]
+    = 30.0,
+    threads: Annotated[int, typer.Option(help="Runtime threads.")] = 1,
+    delegate: Annotated[str | None, typer.Option(help="TFLite delegate on the host: xnnpack (default) or cpu.")]
+    = None,
+    timeout: Annotated[float, typer.Option(help="Seconds before a job is stopped.")] = 600.0,
+    no_accuracy: Annotated[bool, typer.Option("--no-accuracy", help="Skip accuracy mode.")] = False,
+    no_performance: Annotated[bool, typer.Option("--no-performance", help="Skip performance mode.")] = False,
+    calibration: Annotated[str | None, typer.Option(help="Calibration data for int8 variants.")] = None,
+    store: StoreOpt = None,
+    cache_dir: CacheOpt = None,
+) -> None:
+    """Run variants of a model through the job protocol on a target and store the results.
+
+    Accuracy mode runs every sample once and compares with the labels and with the original model on this
+    PC (top-1 agreement, max abs difference). Performance mode times warm runs, keeping every sample.
+    """
+    from devicelab import api
+    from devicelab.report.terminal import results_table
+    from devicelab.targets.host import HostTarget
+
+    if target != "host":
+        raise DevicelabError(f"unknown target '{target}'", "this version measures on the host (--target host)")
+    options = api.MeasureOptions(samples=samples, accuracy=not no_accuracy, performance=not no_performance,
+                                 warmup_runs=warmup, runs=runs, min_seconds=min_seconds, max_seconds=max_seconds,
+                                 threads=threads, delegate=delegate, timeout_seconds=timeout)
+    with _Bars() as bars:
+        measured = api.measure(model, variants=_split(variant), runtime=runtime, data=data, target=HostTarget(),
+                               options=options, calibration=calibration, store=store, cache=_cache(cache_dir),
+                               progress=bars)
+    rows = {r['id']: r for r in api.results(store=store)} if measured else {}
+    console.print(results_table([rows[m.row_id] for m in measured if m.row_id in rows], title="Measured"))
+    failed = [m for m in measured if not m.ok]
+    for m in failed:
+        _print_error(m.error)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def results(
+    store: StoreOpt = None,
+    model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
+    variant: Annotated[str | None, typer.Option(help="Only this variant.")] = None,
+    last: Annotated[int | None, typer.Option(help="Only the last N results.")] = None,
+) -> None:
+    """Show stored results: variant, target, accuracy, agreement, latency, memory, size."""
+    from devicelab import api
+    from devicelab.report.terminal import results_table
+
+    rows = api.results(store=store, model=model, variant=variant, last=last)
+    if not rows:
+        console.print("No results yet: run `devicelab measure MODEL` first.")
+        return
+    console.print(results_table(rows))
+
+
+@app.command()
+def export(
+    format: Annotated[str, typer.Option("--format", "-f", help="csv (summary columns) or json (everything, "
+                                        "raw samples included).")] = "csv",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    store: StoreOpt = None,
+    model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
+) -> None:
+    """Write stored results out as CSV or JSON."""
+    from devicelab import api
+
+    text = api.export(format, output, store=store, model=model)
+    if output is None:
+        console.file.write(text)
+    else:
+        err_console.print(f"wrote {output}")
+
+
+@app.command()
+def schema(kind: Annotated[str, typer.Argument(help="job or result")]) -> None:
+    """Print the JSON Schema of the job or result document (for app and target authors)."""
+    import json
+
+    from devicelab import protocol
+
+    if kind not in ("job", "result"):
+        raise DevicelabError(f"unknown schema '{kind}'", "use job or result")
+    console.file.write(json.dumps(protocol.schema(kind), indent=2) + "\n")
+
+
+@app.command()
+def demo(
+    store: StoreOpt = None,
+    cache_dir: CacheOpt = None,
+    runs: Annotated[int, typer.Option(help="Timed runs per variant.")] = 50,
+) -> None:
+    """The main job on the embedded default: build LeNet-5 on the bundled MNIST sample, convert it to every
+    variant, measure every variant that runs on this PC, and show the comparison."""
+    from devicelab import api
+    from devicelab.convert.variants import VARIANTS
+    from devicelab.report.terminal import conversions_table, results_table
+
+    cache = _cache(cache_dir)
+    with _Bars() as bars:
+        path, info = api.zoo_build("lenet5", cache=cache, progress=bars)
+        report = api.convert("lenet5", cache=cache, progress=bars)
+    console.print(f"LeNet-5: {info.get('test_accuracy', 0) * 100:.1f}% on the bundled MNIST test sample "
+                  f"({path})")
+    console.print(conversions_table(report))
+    runnable = [c.variant for c in report.conversions if c.artifact and VARIANTS[c.variant].runtime
+                and VARIANTS[c.variant].runtime != "coreml"]
+    options = api.MeasureOptions(runs=runs, min_seconds=0.5)
+    with _Bars() as bars:
+        measured = api.measure("lenet5", variants=["original", *runnable], options=options, store=store,
+                               cache=cache, progress=bars)
+    rows = {r['id']: r for r in api.results(store=store)}
+    console.print(results_table([rows[m.row_id] for m in measured if m.row_id in rows], title="LeNet-5 on this PC"))
+    console.print("[dim]Core ML variants convert here but run on macOS / iOS only; TF.js variants run in browsers."
+                  "[/dim]")
+    if any(not m.ok for m in measured):
+        for m in measured:
+            if not m.ok:
+                _print_error(m.error)
+        raise typer.Exit(1)
+
+
+@zoo_app.command("list")
+def zoo_list() -> None:
+    """List the zoo models."""
+    from rich.table import Table
+
+    from devicelab.models.zoo import ZOO
+
+    table = Table(title="Zoo", title_justify="left")
+    for column in ("name", "input", "trains on", "description"):
+        table.add_column(column)
+    for entry in ZOO.values():
+        table.add_row(entry.name, str(entry.input_shape), entry.dataset or "(untrained offline)", entry.description)
+    console.print(table)
+
+
+@zoo_app.command("build")
+def zoo_build(
+    name: Annotated[str, typer.Argument(help="lenet1, lenet5 or resnet20.")],
+    data: Annotated[str | None, typer.Option("--data", help="Training data (default: the model's own; "
+                                             "resnet20 needs keras:cifar10, online).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs (default: the zoo's recipe).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (training is deterministic for a seed).")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Retrain even if cached.")] = False,
+    cache_dir: CacheOpt = None,
+) -> None:
+    """Build (train) a zoo model once; later uses come from the cache."""
+    from devicelab import api
+
+    with _Bars() as bars:
+        path, info = api.zoo_build(name, dataset=data, epochs=epochs, seed=seed, force=force,
+                                   cache=_cache(cache_dir), progress=bars)
+    if info.get("trained"):
+        console.print(f"{name}: test accuracy {info['test_accuracy'] * 100:.2f}% on {info['test_samples']} samples, "
+                      f"trained in {info['train_seconds']} s")
+    else:
+        console.print(f"{name}: built untrained (no training data given)")
+    console.print(str(path))
+
+
+def _print_error(error: BaseException | None) -> None:
+    if error is None:
+        return
+    message = getattr(error, "message", str(error))
+    err_console.print(f"[bold red]Error:[/bold red] {message}")
+    hint = getattr(error, "hint", None)
+    if hint:
+        err_console.print(f"[yellow]Hint:[/yellow] {hint}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors end in one message and a hint, never a traceback (unless --verbose)."""
+    try:
+        app(args=argv, prog_name="devicelab")
+    except DevicelabError as exc:
+        if os.environ.get("DEVICELAB_VERBOSE"):
+            err_console.print_exception()
+        _print_error(exc)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,203 @@
+"""The results store: one SQLite file, one row per measured job, written the moment a result arrives.
+
+Summary columns make tables and exports cheap; the full result document (raw samples) and the outputs
+(compressed .npz bytes) ride along so later analysis (the study, compare) never has to measure again.
+Each insert is its own transaction, so an interrupted run keeps everything it already measured.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from devicelab.errors import StoreError, UsageError
+
+SCHEMA_VERSION = 1
+SUMMARY_COLUMNS = [
+    "id", "created_at", "run_id", "job_id", "model", "model_sha256", "variant", "format", "artifact_sha256",
+    "size_bytes", "target", "runtime", "runtime_used", "dataset", "dataset_sha256", "samples", "status",
+    "error_kind", "error_message", "accuracy", "agreement", "max_abs_diff", "mean_abs_diff", "load_ms",
+    "first_ms", "median_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "cv", "runs", "memory_mib",
+    "memory_method", "simulated",
+]
+_REAL = {"accuracy", "agreement", "max_abs_diff", "mean_abs_diff", "load_ms", "first_ms", "median_ms", "p90_ms",
+         "p99_ms", "mean_ms", "std_ms", "cv", "memory_mib"}
+_INT = {"id", "size_bytes", "samples", "runs", "simulated"}
+
+
+def _column_type(name: str) -> str:
+    if name == "id":
+        return "INTEGER PRIMARY KEY"
+    return "REAL" if name in _REAL else "INTEGER" if name in _INT else "TEXT"
+
+
+_COLUMNS_SQL = ",\n  ".join(f"{c} {_column_type(c)}" for c in SUMMARY_COLUMNS)
+_DDL = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS results (
+  {_COLUMNS_SQL},
+  device_json TEXT, job_json TEXT, result_json TEXT, metrics_json TEXT, outputs BLOB
+);
+CREATE INDEX IF NOT EXISTS results_reference ON results (model_sha256, variant, dataset_sha256, status);
+"""
+
+
+@dataclass
+class Row:
+    """One stored result: summary fields plus the documents behind them."""
+
+    fields: dict[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.fields[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.fields.get(key, default)
+
+    @property
+    def result(self) -> dict[str, Any]:
+        return json.loads(self.fields.get("result_json") or "{}")
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return json.loads(self.fields.get("metrics_json") or "{}")
+
+    def outputs(self) -> list[np.ndarray]:
+        blob = self.fields.get("outputs")
+        if not blob:
+            return []
+        with np.load(io.BytesIO(blob)) as archive:
+            return [archive[f"output_{k}"] for k in range(len(archive.files))]
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=30)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_DDL)
+            found = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open results store {self.path}: {exc}",
+                             hint="choose another file with --store, or move the broken one aside") from None
+        if found is None:
+            with self._db:
+                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif int(found[0]) > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} was written by a newer devicelab (store schema {found[0]})",
+                             hint="upgrade devicelab to read it")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add(self, fields: dict[str, Any], *, device: dict | None = None, job: dict | None = None,
+            result: dict | None = None, metrics: dict | None = None,
+            outputs: list[np.ndarray] | None = None) -> int:
+        """Insert one result in its own transaction; returns its id."""
+        unknown = set(fields) - set(SUMMARY_COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown store columns: {sorted(unknown)}")
+        row = {"created_at": datetime.now(UTC).isoformat(timespec="seconds"), **fields,
+               "device_json": json.dumps(device or {}), "job_json": json.dumps(job or {}),
+               "result_json": json.dumps(result or {}), "metrics_json": json.dumps(metrics or {}, default=_jsonable),
+               "outputs": _pack(outputs) if outputs else None}
+        columns = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        with self._db:
+            cursor = self._db.execute(f"INSERT INTO results ({columns}) VALUES ({marks})", list(row.values()))
+        return int(cursor.lastrowid or 0)
+
+    def rows(self, *, model: str | None = None, variant: str | None = None, target: str | None = None,
+             run_id: str | None = None, status: str | None = None, last: int | None = None) -> list[Row]:
+        where, args = [], []
+        for column, value in (("model", model), ("variant", variant), ("target", target), ("run_id", run_id),
+                              ("status", status)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = "SELECT * FROM results" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id"
+        found = [Row(dict(r)) for r in self._db.execute(sql, args)]
+        return found[-last:] if last else found
+
+    def get(self, row_id: int) -> Row | None:
+        found = self._db.execute("SELECT * FROM results WHERE id = ?", (row_id,)).fetchone()
+        return Row(dict(found)) if found else None
+
+    def find_reference(self, model_sha256: str, dataset_sha256: str, samples: int) -> Row | None:
+        """The newest successful run of the original model on exactly these samples."""
+        found = self._db.execute(
+            "SELECT * FROM results WHERE model_sha256 = ? AND variant = 'original' AND dataset_sha256 = ? "
+            "AND samples = ? AND status = 'ok' AND outputs IS NOT NULL ORDER BY id DESC LIMIT 1",
+            (model_sha256, dataset_sha256, samples)).fetchone()
+        return Row(dict(found)) if found else None
+
+    def export(self, destination: Path | None, fmt: str, rows: list[Row] | None = None) -> str:
+        """Write rows as CSV (summary columns) or JSON (everything but raw output tensors); returns the text."""
+        rows = self.rows() if rows is None else rows
+        if fmt == "csv":
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow(row.fields)
+            text = buffer.getvalue()
+        elif fmt == "json":
+            docs = []
+            for row in rows:
+                doc = {c: row.get(c) for c in SUMMARY_COLUMNS}
+                for key in ("device", "job", "result", "metrics"):
+                    doc[key] = json.loads(row.get(f"{key}_json") or "{}")
+                docs.append(doc)
+            text = json.dumps({"schema": "devicelab.export/1", "results": docs}, indent=2)
+        else:
+            raise UsageError(f"unknown export format '{fmt}'", hint="use csv or json")
+        if destination is not None:
+            Path(destination).write_text(text)
+        return text
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+@contextmanager
+def open_store(path: Path) -> Iterator[Store]:
+    store = Store(path)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _pack(outputs: list[np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **{f"output_{k}": np.asarray(o) for k, o in enumerate(outputs)})
+    return buffer.getvalue()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serializable: {type(value)}")

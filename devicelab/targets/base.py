@@ -1,0 +1,33 @@
+"""The Target contract: every place a model can run (host, browser, phone) takes a job folder, gives a result folder.
+
+A target never computes statistics or compares outputs; it returns raw results, and the host does the rest.
+Adding a target means one new module here with a class of this shape.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+
+from devicelab.protocol import Result
+
+# (phase, done, total): targets report progress through this; the CLI draws it as bars.
+Progress = Callable[[str, int, int], None]
+
+
+class Target(ABC):
+    kind: str = ""  # "host", "browser", "android", "ios"
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """What results are filed under: 'host', 'chrome', 'android:<serial>'..."""
+
+    @abstractmethod
+    def check(self, runtime: str, fmt: str) -> None:
+        """Raise a DevicelabError before any work when this target cannot run that runtime / format."""
+
+    @abstractmethod
+    def run(self, job_dir: Path, result_dir: Path, progress: Progress | None = None) -> Result:
+        """Run the job and return its result (errors as error results, not exceptions, where a result exists)."""
