@@ -290,7 +290,8 @@ def build_job(job_dir: Path, model_path: Path, fmt: str, variant: str, sha: str,
     entry = model_dir / model_path.name
     if model_path.is_dir():
         shutil.copytree(model_path, entry, copy_function=_link_or_copy)
-        files = [entry.relative_to(job_dir).as_posix(), *sorted(p.relative_to(job_dir).as_posix() for p in entry.rglob("*") if p.is_file())]
+        inside = sorted(p.relative_to(job_dir).as_posix() for p in entry.rglob("*") if p.is_file())
+        files = [entry.relative_to(job_dir).as_posix(), *inside]
     else:
         _link_or_copy(model_path, entry)
         files = [entry.relative_to(job_dir).as_posix()]
