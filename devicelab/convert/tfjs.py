@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,10 @@ def versions() -> dict[str, str]:
 def convert(ctx: ConversionContext, variant: Variant, out_dir: Path) -> None:
     quantization = {"fp16": {"float16": True}, "uint8": {"uint8": True}}.get(variant.quant)
     saved_model = ctx.saved_model()
-    with captured_output():  # importing tensorflowjs prints a banner (ydf) on stdout
+    # tensorflowjs imports TF Decision Forests, whose welcome banner imports IPython whenever stdout is not a
+    # terminal (pytest, pipes, notebooks-less scripts) and fails without it.
+    os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
+    with captured_output():
         converter = require("tensorflowjs.converters.tf_saved_model_conversion_v2", "tfjs", "TF.js conversion")
         converter.convert_tf_saved_model(str(saved_model), str(out_dir), quantization_dtype_map=quantization)
 
