@@ -147,11 +147,16 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
 
     from devicelab.api import MeasureOptions, build_job
+    from devicelab.errors import DevicelabError
     from devicelab.metrics import latency
 
     work = Path(tempfile.mkdtemp(prefix="devicelab-overhead-"))
     try:
-        artifact = build_artifact(args.variant, work)
+        try:
+            artifact = build_artifact(args.variant, work)
+        except DevicelabError as exc:
+            print(f"error: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""), file=sys.stderr)
+            return 2
         x = np.random.default_rng(0).random((SAMPLES, 28, 28, 1), dtype=np.float32)
         options = MeasureOptions(accuracy=False, runs=args.runs, warmup_runs=args.warmup, min_seconds=0.0,
                                  max_seconds=600.0, threads=1, delegate=args.delegate)
@@ -196,12 +201,12 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"{'round':>5}  {'first':<9}  {'devicelab ms':>12}  {'bare ms':>9}  {'ratio':>6}")
     for row in rounds:
-        print(f"{row['round']:>5}  {row['first']:<9}  {row['devicelab_median_ms']:>12.4f}  "
-              f"{row['bare_median_ms']:>9.4f}  {row['ratio']:>6.3f}")
+        print(f"{row['round']:>5}  {row['first']:<9}  {row['devicelab_median_ms']:>12.5f}  "
+              f"{row['bare_median_ms']:>9.5f}  {row['ratio']:>6.3f}")
     print()
     print(f"{'pooled':<16}  {'median ms':>9}  {'p90 ms':>8}  {'n':>6}")
-    print(f"{'devicelab':<16}  {dl['median_ms']:>9.4f}  {dl['p90_ms']:>8.4f}  {dl['n']:>6}")
-    print(f"{'bare invoke()':<16}  {bare['median_ms']:>9.4f}  {bare['p90_ms']:>8.4f}  {bare['n']:>6}")
+    print(f"{'devicelab':<16}  {dl['median_ms']:>9.5f}  {dl['p90_ms']:>8.5f}  {dl['n']:>6}")
+    print(f"{'bare invoke()':<16}  {bare['median_ms']:>9.5f}  {bare['p90_ms']:>8.5f}  {bare['n']:>6}")
     print(f"{'devicelab/bare':<16}  {ratio:>9.3f}  {p90_ratio:>8.3f}")
     print()
     print(f"{verdict}  (median ratio {ratio:.3f}; overhead {(dl['median_ms'] - bare['median_ms']) * 1000:+.1f} us "

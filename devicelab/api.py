@@ -69,6 +69,8 @@ class ConvertReport:
     source: SourceModel
     conversions: list[Conversion] = field(default_factory=list)
 
+    skipped: list[str] = field(default_factory=list)  # variants this source format cannot give
+
     @property
     def failed(self) -> list[Conversion]:
         return [c for c in self.conversions if c.error]
@@ -88,10 +90,13 @@ def convert(model: str | Path, *, formats: list[str] | None = None, quants: list
     chosen = resolve_variants(formats, quants, variants)
     source = source or load_source(model, cache)
     possible = [v for v in chosen if source.format in v.sources]
-    if not possible:
-        raise UsageError(f"none of the selected variants can be made from a {source.format} model",
+    if not possible and not variants:
+        raise UsageError(f"none of the selected variants can be made from {source.format} models",
                          hint="ONNX sources give onnx-* variants; see `devicelab variants`")
     report = ConvertReport(source)
+    if not variants:  # a broad selection: quietly keep what this source can give; named variants must all work
+        report.skipped = [v.name for v in chosen if v not in possible]
+        chosen = possible
     calib, calib_sha = None, None
     if any(v.needs_calibration for v in possible):
         calib, calib_sha = calibration_data(source, calibration, calibration_samples)

@@ -70,7 +70,7 @@ def get_or_convert(source: SourceModel, variant: Variant, cache: Path, calibrati
                    calibration_sha: str | None = None) -> tuple[Artifact, bool]:
     """Return the cached artifact for (source, variant, options), converting only on a miss; -> (artifact, hit)."""
     if source.format not in variant.sources:
-        raise UsageError(f"{variant.name} cannot be made from a {source.format} model",
+        raise UsageError(f"{variant.name} cannot be made from {source.format} models",
                          hint=f"it is made from: {', '.join(variant.sources)}")
     key = artifact_key(source, variant, calibration_sha)
     folder = cache / "artifacts" / key[:2] / key

@@ -129,6 +129,8 @@ def convert(
                              calibration=calibration, calibration_samples=calibration_samples,
                              cache=_cache(cache_dir), progress=bars)
     console.print(conversions_table(report))
+    if report.skipped:
+        console.print(f"[dim]not made from a {report.source.format} model: {', '.join(report.skipped)}[/dim]")
     first = next((c for c in report.conversions if c.artifact), None)
     if first:
         console.print(f"[dim]artifacts under {first.artifact.dir.parent.parent}[/dim]")

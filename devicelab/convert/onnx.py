@@ -59,6 +59,7 @@ def convert(ctx: ConversionContext, variant: Variant, out_dir: Path) -> None:
 def _fp32_model(ctx: ConversionContext) -> Path:
     """The float32 ONNX model every ONNX variant starts from: the source itself or one tf2onnx export."""
     if ctx.source.format == "onnx":
+        ctx.source.inputs  # noqa: B018 - reads the file: a corrupt source fails here with a ModelLoadError
         return ctx.source.path
     path = ctx.scratch / "fp32.onnx"
     if path.exists():

@@ -66,10 +66,17 @@ class SourceModel:
             return ins, outs
         import onnx
 
-        graph = onnx.load(str(self.path), load_external_data=False).graph
+        try:
+            graph = onnx.load(str(self.path), load_external_data=False).graph
+        except Exception as exc:  # protobuf's DecodeError and friends for a corrupt file
+            raise ModelLoadError(f"cannot load ONNX model {self.path}: {_first_line(str(exc))}",
+                                 hint="the file may be corrupt or truncated; export it again") from None
         initializers = {i.name for i in graph.initializer}
-        return ([_onnx_io(v) for v in graph.input if v.name not in initializers],
-                [_onnx_io(v) for v in graph.output])
+        ins = [_onnx_io(v) for v in graph.input if v.name not in initializers]
+        if not ins or not graph.output:  # an empty file parses as an empty model
+            raise ModelLoadError(f"{self.path} is not a usable ONNX model (no graph inputs or outputs)",
+                                 hint="the file may be empty or corrupt; export it again")
+        return ins, [_onnx_io(v) for v in graph.output]
 
 
 def load_source(spec: str | Path, cache: Path | None = None) -> SourceModel:
