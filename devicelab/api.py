@@ -12,7 +12,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -164,27 +164,34 @@ class MeasureOptions:
     min_seconds: float = 1.0
     max_seconds: float = 30.0
     threads: int | None = 1
-    delegate: str | None = None
+    delegate: str | None = None  # host TFLite: xnnpack | cpu
+    backend: str | None = None  # browser runtimes: cpu | wasm | webgl | webgpu
     timeout_seconds: float = 600.0
 
 
 _DEFAULT_RUNTIME_VARIANT = {"keras": ORIGINAL, "tflite": "tflite-fp32", "onnxruntime": "onnx-fp32",
-                            "coreml": "coreml-fp32"}
+                            "coreml": "coreml-fp32", "tfjs": "tfjs-fp32", "tflite-web": "tflite-fp32",
+                            "ort-web": "onnx-fp32"}
 
 
 def measure(model: str | Path, *, variants: list[str] | None = None, runtime: str | None = None,
             data: str | None = None, target: Target | None = None, options: MeasureOptions | None = None,
             calibration: str | None = None, store: Path | None = None, cache: Path | None = None,
-            reference: bool = True, progress: ProgressFn | None = None) -> list[Measurement]:
+            reference: bool = True, backends: list[str] | None = None,
+            progress: ProgressFn | None = None) -> list[Measurement]:
     """Measure variants of a model on a target and store every result the moment it arrives.
 
     ``variants`` may include "original" (the source model itself, on its native runtime). Agreement is
     computed against the original's outputs on the same samples, measured first when not in the store yet.
+    ``backends`` sweeps browser backends (each variant x backend is one job, on a fresh page).
     """
     options = options or MeasureOptions()
     cache = cache or cache_dir()
     target = target or HostTarget()
-    names = variants or [_DEFAULT_RUNTIME_VARIANT.get(runtime or "keras", ORIGINAL)]
+    if not variants and runtime and runtime not in _DEFAULT_RUNTIME_VARIANT:
+        raise UsageError(f"unknown runtime '{runtime}'", hint=f"runtimes: {', '.join(_DEFAULT_RUNTIME_VARIANT)}")
+    default = runtime or ("keras" if isinstance(target, HostTarget) else "tfjs")
+    names = variants or [_DEFAULT_RUNTIME_VARIANT.get(default, ORIGINAL)]
     chosen = [n if n == ORIGINAL else registry.get(n).name for n in names]
     source = load_source(model, cache)
     dataset = _dataset_for(source, data, options.samples)
@@ -199,9 +206,10 @@ def measure(model: str | Path, *, variants: list[str] | None = None, runtime: st
         for name in chosen:
             if name == ORIGINAL and any(r.variant == ORIGINAL for r in results):
                 continue
-            measured = _measure_one(db, source, name, runtime, dataset, x, target, options, calibration, cache,
-                                    run_id, ref_outputs, progress)
-            results.append(measured)
+            for backend in (backends or [options.backend]) if name != ORIGINAL else [None]:
+                swept = replace(options, backend=backend)
+                results.append(_measure_one(db, source, name, runtime, dataset, x, target, swept, calibration,
+                                            cache, run_id, ref_outputs, progress))
     return results
 
 
@@ -229,18 +237,10 @@ def _reference_outputs(db: Store, source: SourceModel, dataset: Dataset, x: np.n
     return db.get(measured.row_id).outputs()[0] if measured.row_id else None
 
 
-def _runtime_for(fmt: str, requested: str | None) -> str:
-    from devicelab import runtimes
-
-    if requested:
-        return requested
-    return runtimes.for_format(fmt).name
-
-
 def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None, dataset: Dataset,
                  x: np.ndarray, target: Target, options: MeasureOptions, calibration: str | None, cache: Path,
                  run_id: str, ref_outputs: np.ndarray | None, progress: ProgressFn | None) -> Measurement:
-    label = f"{name} on {target.name}"
+    label = f"{name} on {target.name}" + (f" ({options.backend})" if options.backend else "")
     fields: dict[str, Any] = {"run_id": run_id, "model": source.name, "model_sha256": source.sha256,
                               "variant": name, "target": target.name, "dataset": dataset.name,
                               "dataset_sha256": dataset.sha256, "samples": len(x), "simulated": 0}
@@ -253,7 +253,7 @@ def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None,
         else:
             variant = registry.get(name)
             fmt = variant.format
-            runtime_name = _runtime_for(fmt, runtime)
+            runtime_name = runtime or target.default_runtime(fmt)
             target.check(runtime_name, fmt)  # fail fast (Core ML off macOS) before converting
             if progress:
                 progress(label, 0, 1, "converting")
@@ -265,7 +265,9 @@ def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None,
             assert artifact is not None
             model_path, size, sha = artifact.model_path, artifact.size_bytes, artifact.sha256
         target.check(runtime_name, fmt)
-        fields.update(format=fmt, runtime=runtime_name, size_bytes=size, artifact_sha256=sha)
+        setting = options.backend or (options.delegate if name != ORIGINAL else None)
+        fields.update(format=fmt, runtime=f"{runtime_name}/{setting}" if setting else runtime_name, size_bytes=size,
+                      artifact_sha256=sha)
         with _job_folder() as (job_dir, result_dir):
             job = build_job(job_dir, model_path, fmt, name, sha, x, runtime_name, options)
             forward = (lambda phase, done, total: progress(label, done, total, phase)) if progress else None
@@ -309,7 +311,8 @@ def build_job(job_dir: Path, model_path: Path, fmt: str, variant: str, sha: str,
         id=f"{variant}-{uuid.uuid4().hex[:12]}",
         model=ModelRef(format=fmt, variant=variant, files=files, sha256=sha),
         inputs=[spec],
-        runtime=RuntimeSpec(name=runtime, threads=options.threads, delegate=options.delegate),
+        runtime=RuntimeSpec(name=runtime, threads=options.threads, delegate=options.delegate,
+                            backend=options.backend),
         accuracy=options.accuracy,
         performance=Performance(enabled=options.performance, warmup_runs=options.warmup_runs, runs=options.runs,
                                 min_seconds=options.min_seconds, max_seconds=options.max_seconds),

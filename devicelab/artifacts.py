@@ -94,6 +94,10 @@ def get_or_convert(source: SourceModel, variant: Variant, cache: Path, calibrati
         files = _list_files(building)
         if not files:
             raise ConversionError(f"{variant.name}: the converter wrote no files")
+        try:
+            described = module.describe(building)  # reads the output back: unreadable output is a failure too
+        except Exception as exc:
+            raise conversion_failure(variant, exc) from exc
         manifest = {
             "schema": ARTIFACT_SCHEMA,
             "key": key,
@@ -104,7 +108,7 @@ def get_or_convert(source: SourceModel, variant: Variant, cache: Path, calibrati
             "files": files,
             "size_bytes": sum(f["size"] for f in files),
             "sha256": sha256_json([(f["path"], f["sha256"]) for f in files]),
-            **module.describe(building),
+            **described,
             "calibration": {"sha256": calibration_sha, "samples": len(calibration)}
             if variant.needs_calibration and calibration is not None else None,
             "versions": module.versions(),

@@ -147,8 +147,16 @@ def measure(
                                                       "'original' is the unconverted model. Default: from "
                                                       "--runtime, else the original.")] = None,
     target: Annotated[str, typer.Option("--target", help="Where to run: host (this PC).")] = "host",
-    runtime: Annotated[str | None, typer.Option("--runtime", help="Host runtime: keras, tflite, onnxruntime, "
-                                                "coreml. Default: the variant's own.")] = None,
+    browser: Annotated[str | None, typer.Option("--browser", help="Run in a browser instead: chrome, chromium, "
+                                                "edge, firefox, safari (where browser and driver exist).")] = None,
+    backend: Annotated[list[str] | None, typer.Option("--backend", help="Browser backends to sweep: cpu, wasm, "
+                                                      "webgl, webgpu (tfjs); wasm (tflite-web, ort-web).")] = None,
+    remote: Annotated[str | None, typer.Option("--remote", help="A WebDriver URL (Selenium Grid, cloud farm) "
+                                               "instead of a local driver.")] = None,
+    headed: Annotated[bool, typer.Option("--headed", help="Show the browser window.")] = False,
+    runtime: Annotated[str | None, typer.Option("--runtime", help="Host: keras, tflite, onnxruntime, coreml. "
+                                                "Browser: tfjs, tflite-web, ort-web. Default: the variant's own.")]
+    = None,
     data: Annotated[str | None, typer.Option("--data", help="Evaluation data: mnist-sample, a .npz, IDX file or "
                                              "image folder. Default: the model's own dataset when known.")] = None,
     samples: Annotated[int | None, typer.Option(help="Accuracy samples (default: the whole test split).")] = None,
@@ -174,17 +182,31 @@ def measure(
     """
     from devicelab import api
     from devicelab.report.terminal import results_table
+    from devicelab.targets.base import Target
     from devicelab.targets.host import HostTarget
 
     if target != "host":
-        raise DevicelabError(f"unknown target '{target}'", "this version measures on the host (--target host)")
+        raise DevicelabError(f"unknown target '{target}'",
+                             "measure on this PC with --target host, or in a browser with --browser chrome")
+    chosen: Target
+    if browser:
+        from devicelab.targets.browser import BrowserTarget
+
+        chosen = BrowserTarget(browser, headed=headed, remote=remote)
+    elif remote or backend:
+        raise DevicelabError("--remote and --backend need --browser", "for example --browser chrome --backend wasm")
+    else:
+        chosen = HostTarget()
     options = api.MeasureOptions(samples=samples, accuracy=not no_accuracy, performance=not no_performance,
                                  warmup_runs=warmup, runs=runs, min_seconds=min_seconds, max_seconds=max_seconds,
                                  threads=threads, delegate=delegate, timeout_seconds=timeout)
-    with _Bars() as bars:
-        measured = api.measure(model, variants=_split(variant), runtime=runtime, data=data, target=HostTarget(),
-                               options=options, calibration=calibration, store=store, cache=_cache(cache_dir),
-                               progress=bars)
+    try:
+        with _Bars() as bars:
+            measured = api.measure(model, variants=_split(variant), runtime=runtime, data=data, target=chosen,
+                                   options=options, calibration=calibration, store=store, cache=_cache(cache_dir),
+                                   backends=_split(backend), progress=bars)
+    finally:
+        chosen.close()
     rows = {r['id']: r for r in api.results(store=store)} if measured else {}
     console.print(results_table([rows[m.row_id] for m in measured if m.row_id in rows], title="Measured"))
     failed = [m for m in measured if not m.ok]
@@ -228,6 +250,29 @@ def export(
         console.file.write(text)
     else:
         err_console.print(f"wrote {output}")
+
+
+@app.command()
+def devices() -> None:
+    """List the targets this machine can measure on: the PC itself and the browsers with their drivers."""
+    from rich.table import Table
+
+    from devicelab.runner import host_device
+    from devicelab.targets.browsers import KINDS, find_local
+
+    host = host_device()
+    console.print(f"host: {host['cpu']} ({host['cores']} cores), {host['os']}")
+    table = Table(title="Browsers", title_justify="left")
+    for column in ("name", "browser", "version", "driver", "driver version", "status"):
+        table.add_column(column)
+    for name in KINDS:
+        try:
+            found = find_local(name)
+            table.add_row(name, found.binary, found.versions["browser"], found.driver, found.versions["driver"],
+                          "[green]ready[/green]")
+        except DevicelabError as exc:
+            table.add_row(name, "-", "-", "-", "-", f"[yellow]{exc.message}[/yellow]")
+    console.print(table)
 
 
 @app.command()

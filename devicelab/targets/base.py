@@ -25,6 +25,18 @@ class Target(ABC):
         """What results are filed under: 'host', 'chrome', 'android:<serial>'..."""
 
     @abstractmethod
+    def default_runtime(self, fmt: str) -> str:
+        """The runtime this target uses for an artifact format when the user names none."""
+
+    def backends(self, runtime: str) -> tuple[str, ...]:
+        """Backends / delegates a runtime accepts here; the first is the default."""
+        return ()
+
+    def close(self) -> None:
+        """Release sessions and servers (a no-op where there are none)."""
+        return None
+
+    @abstractmethod
     def check(self, runtime: str, fmt: str) -> None:
         """Raise a DevicelabError before any work when this target cannot run that runtime / format."""
 

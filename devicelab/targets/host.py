@@ -30,6 +30,12 @@ class HostTarget(Target):
     def name(self) -> str:
         return "host"
 
+    def default_runtime(self, fmt: str) -> str:
+        return runtimes.for_format(fmt).name
+
+    def backends(self, runtime: str) -> tuple[str, ...]:
+        return runtimes.get(runtime).delegates
+
     def check(self, runtime: str, fmt: str) -> None:
         runtime_class = runtimes.get(runtime)
         if fmt not in runtime_class.formats:
