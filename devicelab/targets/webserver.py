@@ -48,7 +48,8 @@ class JobServer:
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer((LOOPBACK, 0), _handler_for(self))
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="devicelab-web", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="devicelab-web",
+                                        daemon=True)
 
     @property
     def origin(self) -> str:

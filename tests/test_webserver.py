@@ -1,0 +1,94 @@
+"""The browser target's loopback server: serves the runner and the job, takes results, and nothing else."""
+
+from __future__ import annotations
+
+import http.client
+from pathlib import Path
+
+import pytest
+
+from devicelab.targets.webserver import JobServer, resolve_inside
+
+
+@pytest.fixture
+def served(tmp_path: Path):
+    runner = tmp_path / "web_runner"
+    (runner / "node_modules/@tensorflow/tfjs/dist").mkdir(parents=True)
+    (runner / "index.html").write_text("<html>runner</html>")
+    (runner / "secret.txt").write_text("not for browsers")
+    (runner / "node_modules/@tensorflow/tfjs/dist/tf.min.js").write_text("// tf")
+    (runner / "node_modules/@tensorflow/tfjs/package.json").write_text("{}")
+    job, result = tmp_path / "job", tmp_path / "result"
+    (job / "model").mkdir(parents=True)
+    (job / "job.json").write_text("{}")
+    (job / "model/model.json").write_text("{}")
+    (tmp_path / "outside.txt").write_text("private")
+    with JobServer(runner) as server:
+        server.add_job("j1", job, result)
+        yield server, result
+
+
+def _request(server: JobServer, method: str, path: str, body: bytes | None = None) -> http.client.HTTPResponse:
+    host, port = server.origin.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.request(method, path, body=body)
+    response = connection.getresponse()
+    response.body = response.read()  # type: ignore[attr-defined]
+    return response
+
+
+def test_listens_on_loopback_only(served) -> None:
+    server, _ = served
+    assert server.origin.startswith("http://127.0.0.1:")
+
+
+def test_serves_runner_and_job_cross_origin_isolated(served) -> None:
+    server, _ = served
+    for path in ("/runner/index.html", "/runner/node_modules/@tensorflow/tfjs/dist/tf.min.js", "/jobs/j1/job.json",
+                 "/jobs/j1/model/model.json"):
+        response = _request(server, "GET", path)
+        assert response.status == 200, path
+        assert response.getheader("Cross-Origin-Opener-Policy") == "same-origin"
+        assert response.getheader("Cross-Origin-Embedder-Policy") == "require-corp"
+    assert _request(server, "GET", "/runner/node_modules/@tensorflow/tfjs/dist/tf.min.js").getheader(
+        "Content-Type") == "text/javascript"
+
+
+@pytest.mark.parametrize("path", [
+    "/runner/secret.txt",  # the runner folder holds more than the page needs
+    "/runner/node_modules/@tensorflow/tfjs/package.json",  # only dist folders of the runtimes
+    "/runner/../outside.txt", "/runner/%2e%2e/outside.txt", "/jobs/j1/../outside.txt", "/jobs/j1/%2e%2e/outside.txt",
+    "/runner/node_modules/@tensorflow/tfjs/dist/../package.json",
+    "/jobs/j2/job.json",  # an unregistered job
+    "/jobs/j1//etc/passwd", "/etc/passwd", "/",
+])
+def test_nothing_outside_is_served(served, path: str) -> None:
+    server, _ = served
+    response = _request(server, "GET", path)
+    assert response.status == 404 and b"private" not in response.body and b"not for browsers" not in response.body
+
+
+def test_results_are_write_only_and_limited_to_result_files(served) -> None:
+    server, result = served
+    assert _request(server, "PUT", "/results/j1/outputs/output_0.bin", b"\x00\x01").status == 204
+    assert (result / "outputs/output_0.bin").read_bytes() == b"\x00\x01"
+    assert _request(server, "PUT", "/results/j1/result.json", b"{}").status == 204
+    for path in ("/results/j1/../escape.json", "/results/j1/evil.sh", "/results/j2/result.json",
+                 "/results/j1/outputs/../../x.bin", "/jobs/j1/job.json"):
+        assert _request(server, "PUT", path, b"x").status == 404, path
+    assert not (result.parent / "escape.json").exists() and (result.parent / "job/job.json").read_text() == "{}"
+    assert _request(server, "GET", "/results/j1/result.json").status == 404
+
+
+def test_removed_job_is_gone(served) -> None:
+    server, _ = served
+    server.remove_job("j1")
+    assert _request(server, "GET", "/jobs/j1/job.json").status == 404
+
+
+def test_resolve_inside(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "link").symlink_to("/etc")
+    assert resolve_inside(tmp_path, "a") == (tmp_path / "a").resolve()
+    for bad in ("../x", "a/../../x", "link/passwd", "", "a\\b", "/etc/passwd"):
+        assert resolve_inside(tmp_path, bad) is None, bad
