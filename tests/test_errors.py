@@ -57,12 +57,9 @@ def exported_rows(cache: Path, store: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="session")
-def zoo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cache for the session, with lenet5 trained into it (about 10 s, once)."""
-    cache = tmp_path_factory.mktemp("devicelab-cache")
-    proc = run_cli("zoo", "build", "lenet5", cache=cache, store=cache / "unused.sqlite")
-    assert proc.returncode == 0, proc.stderr
-    return cache
+def zoo_cache(session_cache: Path, lenet5: Path) -> Path:
+    """The session's shared cache (conftest.py), with lenet5 trained into it once (about 10 s)."""
+    return session_cache
 
 
 @pytest.fixture
@@ -151,12 +148,49 @@ def _tiny_onnx(path: Path) -> Path:
 def test_tflite_variant_from_onnx_source(tmp_path: Path, empty_cache: Path, store: Path) -> None:
     model = _tiny_onnx(tmp_path / "tiny.onnx")
     proc = run_cli("convert", str(model), "--variant", "tflite-fp32", cache=empty_cache, store=store)
-    assert_user_error(proc, "can be made from a onnx model", "onnx-* variants")
-    assert proc.returncode == 2
-    # Mixed with one that can be made: that one converts, the other fails on its own with the same reason.
+    assert_user_error(proc, "tflite-fp32 cannot be made from", "onnx model", "keras, savedmodel")
+    # Named alongside one that can be made: that one converts, the other fails on its own with the same reason.
     proc = run_cli("convert", str(model), "--variant", "tflite-fp32,onnx-fp32", cache=empty_cache, store=store)
-    assert_user_error(proc, "tflite-fp32 cannot be made from a onnx model", "keras, savedmodel")
+    assert_user_error(proc, "tflite-fp32 cannot be made from", "onnx model")
     assert "onnx-fp32" in proc.stdout and "converted" in proc.stdout
+    # A whole format that an ONNX source cannot give.
+    proc = run_cli("convert", str(model), "--to", "tflite", cache=empty_cache, store=store)
+    assert_user_error(proc, "none of the selected variants can be made from", "onnx model", "onnx-* variants")
+    assert proc.returncode == 2
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00not a protobuf" * 64], ids=["empty", "garbage"])
+@pytest.mark.parametrize("command", ["convert", "measure"])
+def test_corrupt_onnx_source(command: str, content: bytes, tmp_path: Path, empty_cache: Path,
+                             store: Path) -> None:
+    model = tmp_path / "model.onnx"
+    model.write_bytes(content)
+    args = ["--variant", "onnx-fp32"] if command == "convert" else ["--data", "mnist-sample", "--samples", "5"]
+    proc = run_cli(command, str(model), *args, cache=empty_cache, store=store)
+    assert_user_error(proc, "ONNX model", "export it again")
+
+
+def test_converter_output_that_cannot_be_read_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A converter whose output its own reader rejects fails that variant readably and caches nothing."""
+    from devicelab import api
+    from devicelab.convert import onnx as onnx_converter
+    from devicelab.errors import ConversionError
+
+    def unreadable(out_dir: Path) -> dict:
+        raise RuntimeError("[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Protobuf parsing failed.")
+
+    monkeypatch.setattr(onnx_converter, "describe", unreadable)
+    report = api.convert(_tiny_onnx(tmp_path / "tiny.onnx"), variants=["onnx-fp32"], cache=tmp_path / "cache")
+    [conversion] = report.conversions
+    assert isinstance(conversion.error, ConversionError) and conversion.artifact is None
+    assert "onnx-fp32: conversion failed" in conversion.error.message and "INVALID_PROTOBUF" in conversion.error.message
+    assert not list((tmp_path / "cache" / "artifacts").rglob("*.onnx"))
+
+
+def test_unknown_runtime(empty_cache: Path, store: Path) -> None:
+    proc = run_cli("measure", "lenet5", "--runtime", "foo", cache=empty_cache, store=store)
+    assert_user_error(proc, "unknown runtime 'foo'", "runtimes: keras, tflite, onnxruntime")
+    assert not (empty_cache / "zoo").exists()
 
 
 # --- 5, 6: models that load only with code, or use ops a format lacks ----------------------------------------
