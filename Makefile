@@ -2,10 +2,12 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
+# Browsers and drivers come from Debian; Java runs the Selenium Grid of the --remote tests.
+SYSTEM_PACKAGES := chromium chromium-driver default-jre-headless
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup system-deps demo test lint bench clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed web_runner/node_modules/.installed
 
 # The ML stack only resolves in ONE pip call (see DESIGN.md); the constraints file pins what we tested.
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
@@ -14,17 +16,34 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	$(PIP) install --quiet -c requirements/constraints.txt -e '.[all,dev]'
 	touch $@
 
-demo: setup
+web_runner/node_modules/.installed: web_runner/package.json web_runner/package-lock.json
+	cd web_runner && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+tests/grid/node_modules/.installed: tests/grid/package.json tests/grid/package-lock.json
+	cd tests/grid && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Installs what is missing when it can (root with apt-get, as on CI); otherwise says what to install.
+system-deps:
+	@if command -v chromedriver >/dev/null && command -v java >/dev/null && \
+	    { [ -x /usr/lib/chromium/chromium ] || command -v google-chrome >/dev/null; }; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    $(SYSTEM_PACKAGES) >/dev/null; \
+	else echo "devicelab: browser measurements need: $(SYSTEM_PACKAGES)"; fi
+
+demo: setup system-deps
 	$(VENV)/bin/devicelab demo
 
 lint: setup
 	$(VENV)/bin/ruff check .
 
-test: setup lint
+test: setup system-deps tests/grid/node_modules/.installed lint
 	$(PY) -m pytest -q
 
-bench: setup
+bench: setup system-deps
 	$(PY) benchmarks/host_tflite_overhead.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache web_runner/node_modules tests/grid/node_modules

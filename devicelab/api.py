@@ -89,6 +89,7 @@ def convert(model: str | Path, *, formats: list[str] | None = None, quants: list
     cache = cache or cache_dir()
     chosen = resolve_variants(formats, quants, variants)
     source = source or load_source(model, cache)
+    source.inputs  # noqa: B018 - load the model now: a broken file is one error, not one per variant
     possible = [v for v in chosen if source.format in v.sources]
     if not possible and not variants:
         raise UsageError(f"none of the selected variants can be made from {source.format} models",

@@ -23,7 +23,7 @@ from devicelab.errors import DevicelabError
 _stdout = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
 # Logs and pipes get wide tables rather than rows folded into 80 columns.
 console = Console(file=_stdout, highlight=False, width=None if _stdout.isatty() else 200)
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
 
 app = typer.Typer(
     name="devicelab",
@@ -61,16 +61,18 @@ class _Bars:
         self.tasks: dict[str, Any] = {}
 
     def __call__(self, task: str, done: int, total: int, detail: str = "") -> None:
+        if not self.tasks:  # start drawing only once there is something to draw
+            self.progress.start()
         if task not in self.tasks:
             self.tasks[task] = self.progress.add_task(task, total=total, detail=detail)
         self.progress.update(self.tasks[task], completed=done, total=total, detail=detail)
 
     def __enter__(self) -> _Bars:
-        self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.tasks:
+            self.progress.stop()
 
 
 def _version(value: bool) -> None:

@@ -98,9 +98,16 @@ class StoreError(DevicelabError):
     kind = "store"
 
 
+_IMPORTS_TENSORFLOW = {"tensorflow", "tf2onnx", "tensorflowjs", "coremltools", "keras"}
+
+
 def require(module: str, extra: str | None = None, purpose: str | None = None) -> ModuleType:
     """Import an optional dependency or explain how to install it."""
     try:
+        if module.split(".")[0] in _IMPORTS_TENSORFLOW:
+            from devicelab.quiet import import_tensorflow
+
+            import_tensorflow()
         return importlib.import_module(module)
     except ImportError as exc:
         package = module.split(".")[0].replace("_", "-")

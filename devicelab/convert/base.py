@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +12,7 @@ import numpy as np
 
 from devicelab.errors import CalibrationError, ConversionError, UnsupportedOpError
 from devicelab.models import SourceModel
+from devicelab.quiet import captured_output
 
 
 @dataclass(frozen=True)
@@ -53,24 +51,6 @@ class ConversionContext:
                 self.source.keras_model().export(str(tmp / "sm"), verbose=False)
             (tmp / "sm").replace(folder)
         return folder
-
-
-@contextlib.contextmanager
-def captured_output() -> Iterator[Path]:
-    """Silence converters' C++ and tqdm chatter on the terminal (fd level), keeping it for error messages."""
-    with tempfile.NamedTemporaryFile("w+b", suffix=".log", delete=False) as log:
-        path = Path(log.name)
-    saved = [os.dup(1), os.dup(2)]
-    handle = os.open(path, os.O_WRONLY | os.O_APPEND)
-    try:
-        os.dup2(handle, 1)
-        os.dup2(handle, 2)
-        yield path
-    finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in (*saved, handle):
-            os.close(fd)
 
 
 _OP_PATTERNS = [

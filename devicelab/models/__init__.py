@@ -10,6 +10,7 @@ from typing import Any
 
 from devicelab.errors import ModelLoadError
 from devicelab.hashing import sha256_path
+from devicelab.quiet import import_tensorflow
 
 FORMATS = ("keras", "savedmodel", "onnx")
 
@@ -128,6 +129,7 @@ def detect_format(path: Path) -> str:
 
 
 def _load_keras(path: Path) -> Any:
+    import_tensorflow()
     import keras
 
     try:
@@ -140,16 +142,17 @@ def _load_keras(path: Path) -> Any:
                 f"{path} contains code (a Lambda layer or similar) that devicelab will not execute",
                 hint="replace the Lambda with a registered custom layer, or re-export the model as a SavedModel",
             ) from None
-        raise ModelLoadError(f"cannot load {path}: {_first_line(text)}",
-                             hint="if it uses custom layers, register them with "
-                                  "keras.saving.register_keras_serializable and use the Python API") from None
+        custom = any(word in text for word in ("Could not locate", "Unknown layer", "custom_objects"))
+        hint = ("register custom layers with keras.saving.register_keras_serializable and use the Python API"
+                if custom else "the file may be corrupt or written by an incompatible Keras version")
+        raise ModelLoadError(f"cannot load {path}: {_first_line(text)}", hint=hint) from None
     except (OSError, TypeError, KeyError, zipfile.BadZipFile) as exc:
         raise ModelLoadError(f"cannot load {path}: {_first_line(str(exc))}",
                              hint="the file may be corrupt or written by an incompatible Keras") from None
 
 
 def _serving_function(path: Path) -> Any:
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     try:
         loaded = tf.saved_model.load(str(path))

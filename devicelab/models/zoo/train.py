@@ -11,8 +11,10 @@ from devicelab.data import fit_to_shape, load_dataset
 
 
 def train(item: Any, config: Any, progress: Callable[[int, int], None] | None = None) -> tuple[Any, dict]:
+    from devicelab.quiet import import_tensorflow
+
+    tf = import_tensorflow()
     import keras
-    import tensorflow as tf
 
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
