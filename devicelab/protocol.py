@@ -252,6 +252,7 @@ def read_job(job_dir: Path) -> Job:
 
 def write_result(result_dir: Path, result: Result) -> Path:
     result_dir = Path(result_dir)
+    result_dir.mkdir(parents=True, exist_ok=True)
     doc = result.to_json()
     validate(doc, "result")
     path = result_dir / RESULT_FILE
