@@ -184,7 +184,8 @@ def measure(model: str | Path, *, variants: list[str] | None = None, runtime: st
 
     ``variants`` may include "original" (the source model itself, on its native runtime). Agreement is
     computed against the original's outputs on the same samples, measured first when not in the store yet.
-    ``backends`` sweeps browser backends (each variant x backend is one job, on a fresh page).
+    ``backends`` sweeps the target's runtime setting (browser backends, TFLite delegates): each variant x
+    setting is one job.
     """
     options = options or MeasureOptions()
     cache = cache or cache_dir()
@@ -207,8 +208,9 @@ def measure(model: str | Path, *, variants: list[str] | None = None, runtime: st
         for name in chosen:
             if name == ORIGINAL and any(r.variant == ORIGINAL for r in results):
                 continue
-            for backend in (backends or [options.backend]) if name != ORIGINAL else [None]:
-                swept = replace(options, backend=backend)
+            field_name = target.sweep_field
+            for setting in (backends or [getattr(options, field_name)]) if name != ORIGINAL else [None]:
+                swept = replace(options, **{field_name: setting})
                 results.append(_measure_one(db, source, name, runtime, dataset, x, target, swept, calibration,
                                             cache, run_id, ref_outputs, progress))
     return results
@@ -241,7 +243,8 @@ def _reference_outputs(db: Store, source: SourceModel, dataset: Dataset, x: np.n
 def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None, dataset: Dataset,
                  x: np.ndarray, target: Target, options: MeasureOptions, calibration: str | None, cache: Path,
                  run_id: str, ref_outputs: np.ndarray | None, progress: ProgressFn | None) -> Measurement:
-    label = f"{name} on {target.name}" + (f" ({options.backend})" if options.backend else "")
+    setting = None if name == ORIGINAL else getattr(options, target.sweep_field)
+    label = f"{name} on {target.name}" + (f" ({setting})" if setting else "")
     fields: dict[str, Any] = {"run_id": run_id, "model": source.name, "model_sha256": source.sha256,
                               "variant": name, "target": target.name, "dataset": dataset.name,
                               "dataset_sha256": dataset.sha256, "samples": len(x), "simulated": 0}
@@ -266,7 +269,6 @@ def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None,
             assert artifact is not None
             model_path, size, sha = artifact.model_path, artifact.size_bytes, artifact.sha256
         target.check(runtime_name, fmt)
-        setting = options.backend or (options.delegate if name != ORIGINAL else None)
         fields.update(format=fmt, runtime=f"{runtime_name}/{setting}" if setting else runtime_name, size_bytes=size,
                       artifact_sha256=sha)
         with _job_folder() as (job_dir, result_dir):

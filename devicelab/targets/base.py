@@ -18,6 +18,8 @@ Progress = Callable[[str, int, int], None]
 
 class Target(ABC):
     kind: str = ""  # "host", "browser", "android", "ios"
+    # Which runtime setting a sweep (--backend / --delegate / --compute-units) varies on this target.
+    sweep_field: str = "backend"
 
     @property
     @abstractmethod

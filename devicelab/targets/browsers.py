@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devicelab.errors import DevicelabError, UsageError
+from devicelab.errors import DevicelabError, UsageError, require
 
 
 class BrowserUnavailableError(DevicelabError):
@@ -123,6 +123,7 @@ def chromium_arguments(headed: bool) -> list[str]:
 
 def start_session(name: str, *, headed: bool = False, remote: str | None = None) -> tuple[Any, dict[str, Any]]:
     """A Selenium WebDriver on the named browser (local or remote) and what is known about it."""
+    require("selenium.webdriver", "browser", "driving browsers")
     from selenium import webdriver
     from selenium.common.exceptions import WebDriverException
 

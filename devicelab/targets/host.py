@@ -25,6 +25,7 @@ _STDERR_TAIL = 2000
 
 class HostTarget(Target):
     kind = "host"
+    sweep_field = "delegate"
 
     @property
     def name(self) -> str:
