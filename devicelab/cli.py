@@ -37,6 +37,10 @@ app = typer.Typer(
 )
 zoo_app = typer.Typer(help="Reference models of the study, built as code and trained offline.", no_args_is_help=True)
 app.add_typer(zoo_app, name="zoo")
+android_app = typer.Typer(help="The Android measurement app on your phones.", no_args_is_help=True)
+app.add_typer(android_app, name="android")
+AdbServerOpt = Annotated[str | None, typer.Option("--adb-server", help="host:port of the adb server (default: "
+                                                  "$DEVICELAB_ADB_SERVER or the local one on 5037).")]
 
 StoreOpt = Annotated[Path | None, typer.Option("--store", help="Results store (SQLite). Default: the user's data "
                                                "dir, or $DEVICELAB_STORE.", show_default=False)]
@@ -183,7 +187,6 @@ def measure(
     PC (top-1 agreement, max abs difference). Performance mode times warm runs, keeping every sample.
     """
     from devicelab import api
-    from devicelab.report.terminal import results_table
     from devicelab.targets.base import Target
     from devicelab.targets.host import HostTarget
 
@@ -202,20 +205,79 @@ def measure(
     options = api.MeasureOptions(samples=samples, accuracy=not no_accuracy, performance=not no_performance,
                                  warmup_runs=warmup, runs=runs, min_seconds=min_seconds, max_seconds=max_seconds,
                                  threads=threads, delegate=delegate, timeout_seconds=timeout)
+    _run_measure(model, variant, runtime, data, chosen, options, calibration, store, cache_dir, backend)
+
+
+def _run_measure(model: str, variant: list[str] | None, runtime: str | None, data: str | None, target: Any,
+                 options: Any, calibration: str | None, store: Path | None, cache_dir: Path | None,
+                 sweep: list[str] | None) -> None:
+    """Measure, close the target whatever happens, show the table, exit 1 if any job failed."""
+    from devicelab import api
+    from devicelab.report.terminal import results_table
+
     try:
         with _Bars() as bars:
-            measured = api.measure(model, variants=_split(variant), runtime=runtime, data=data, target=chosen,
+            measured = api.measure(model, variants=_split(variant), runtime=runtime, data=data, target=target,
                                    options=options, calibration=calibration, store=store, cache=_cache(cache_dir),
-                                   backends=_split(backend), progress=bars)
+                                   backends=_split(sweep), progress=bars)
     finally:
-        chosen.close()
-    rows = {r['id']: r for r in api.results(store=store)} if measured else {}
+        target.close()
+    rows = {r["id"]: r for r in api.results(store=store)} if measured else {}
     console.print(results_table([rows[m.row_id] for m in measured if m.row_id in rows], title="Measured"))
     failed = [m for m in measured if not m.ok]
     for m in failed:
         _print_error(m.error)
     if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def deploy(
+    model: Annotated[str, typer.Argument(help="Model file, SavedModel folder or zoo name.")],
+    device: Annotated[str, typer.Option("--device", help="A serial, an alias from your config file "
+                                        "(\\[devices] in config.toml), or a piece of the model name (pixel).")],
+    variant: Annotated[list[str] | None, typer.Option("--variant", help="Variants, e.g. tflite-fp32,tflite-int8,"
+                                                      "onnx-int8-static (default tflite-fp32).")] = None,
+    delegate: Annotated[list[str] | None, typer.Option("--delegate", help="TFLite delegates to sweep: cpu, "
+                                                       "xnnpack, gpu, nnapi (ONNX Runtime: cpu, nnapi).")] = None,
+    threads: Annotated[int, typer.Option(help="Runtime threads on the device.")] = 1,
+    data: Annotated[str | None, typer.Option("--data", help="Evaluation data (default: the model's own).")] = None,
+    samples: Annotated[int | None, typer.Option(help="Accuracy samples (default: the whole test split).")] = None,
+    runs: Annotated[int, typer.Option(help="Minimum timed runs.")] = 50,
+    warmup: Annotated[int, typer.Option(help="Untimed warm-up runs.")] = 5,
+    min_seconds: Annotated[float, typer.Option(help="Keep running until at least this long.")] = 1.0,
+    timeout: Annotated[float, typer.Option(help="Seconds before a job is stopped.")] = 600.0,
+    instrument: Annotated[bool, typer.Option("--instrument", help="Run through `am instrument -w` (what device "
+                                             "farms run) instead of the Activity.")] = False,
+    adb_server: AdbServerOpt = None,
+    calibration: Annotated[str | None, typer.Option(help="Calibration data for int8 variants.")] = None,
+    store: StoreOpt = None,
+    cache_dir: CacheOpt = None,
+) -> None:
+    """Convert as needed, push each job to an Android device, run it in the devicelab app, store the results."""
+    from devicelab import api
+    from devicelab.targets.android import AndroidTarget
+
+    target = AndroidTarget(device, server=adb_server, instrument=instrument)
+    options = api.MeasureOptions(samples=samples, warmup_runs=warmup, runs=runs, min_seconds=min_seconds,
+                                 threads=threads, timeout_seconds=timeout)
+    _run_measure(model, variant or ["tflite-fp32"], None, data, target, options, calibration, store, cache_dir,
+                 delegate)
+
+
+@android_app.command("install")
+def android_install(
+    apk: Annotated[Path | None, typer.Argument(help="The APK (default: android_app's debug build).")] = None,
+    device: Annotated[str | None, typer.Option("--device", help="Serial, alias or model piece (default: the only "
+                                               "device).")] = None,
+    adb_server: AdbServerOpt = None,
+) -> None:
+    """Install (or update) the devicelab measurement app on a device."""
+    from devicelab.targets.android import DEFAULT_APK, AndroidTarget
+
+    target = AndroidTarget(device or "", server=adb_server)
+    output = target.install(apk or DEFAULT_APK)
+    console.print(f"{target.device.label}: {output}; app versionCode {target.check_app()}")
 
 
 @app.command()
@@ -264,6 +326,7 @@ def devices() -> None:
 
     host = host_device()
     console.print(f"host: {host['cpu']} ({host['cores']} cores), {host['os']}")
+    _android_devices()
     table = Table(title="Browsers", title_justify="left")
     for column in ("name", "browser", "version", "driver", "driver version", "status"):
         table.add_column(column)
@@ -275,6 +338,24 @@ def devices() -> None:
         except DevicelabError as exc:
             table.add_row(name, "-", "-", "-", "-", f"[yellow]{exc.message}[/yellow]")
     console.print(table)
+
+
+def _android_devices() -> None:
+    from rich.table import Table
+
+    from devicelab.targets.android import list_devices
+
+    try:
+        found = list_devices()
+    except DevicelabError as exc:
+        console.print(f"Android: {exc.message}")
+        return
+    table = Table(title="Android devices", title_justify="left")
+    for column in ("serial", "model", "Android", "ABI", "state"):
+        table.add_column(column)
+    for d in found:
+        table.add_row(d.serial, f"{d.manufacturer} {d.model}".strip() or "-", d.android or "-", d.abi or "-", d.state)
+    console.print(table if found else "Android: no devices attached")
 
 
 @app.command()

@@ -130,11 +130,16 @@ def load_aliases(path: Path | None = None) -> dict[str, str]:
 
 
 def match_device(selector: str, devices: list[AndroidDevice], aliases: dict[str, str] | None = None) -> AndroidDevice:
-    """A serial, an alias, or a case-insensitive piece of the product model; ambiguity is an error."""
+    """A serial (or its start: "emulator"), an alias, or a case-insensitive piece of the product model.
+
+    An empty selector means "the only device". Ambiguity is an error that lists the candidates.
+    """
     listing = "; ".join(d.label + ("" if d.state == "device" else f" [{d.state}]") for d in devices) or "none"
     wanted = (aliases or {}).get(selector, selector)
     exact = [d for d in devices if d.serial == wanted]
-    matches = exact or [d for d in devices if wanted.lower() in f"{d.manufacturer} {d.model}".lower()]
+    needle = wanted.lower()
+    matches = exact or [d for d in devices
+                        if needle in f"{d.manufacturer} {d.model}".lower() or d.serial.lower().startswith(needle)]
     if not matches:
         raise DeviceNotFoundError(f"no Android device matches '{selector}'; devices here: {listing}",
                                   hint="use a serial, a piece of the model name, or an alias from your config")
