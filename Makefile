@@ -2,8 +2,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-# Browsers and drivers come from Debian; Java runs the Selenium Grid of the --remote tests.
-SYSTEM_PACKAGES := chromium chromium-driver default-jre-headless
+# Browsers and drivers come from Debian; Java runs the Selenium Grid of the --remote tests and compiles and
+# tests the Android app's measurement core (javac + JUnit 4) without the Android SDK.
+SYSTEM_PACKAGES := chromium chromium-driver default-jdk-headless junit4
 
 .PHONY: setup system-deps demo test lint bench clean
 
@@ -26,7 +27,7 @@ tests/grid/node_modules/.installed: tests/grid/package.json tests/grid/package-l
 
 # Installs what is missing when it can (root with apt-get, as on CI); otherwise says what to install.
 system-deps:
-	@if command -v chromedriver >/dev/null && command -v java >/dev/null && \
+	@if command -v chromedriver >/dev/null && command -v javac >/dev/null && [ -f /usr/share/java/junit4.jar ] && \
 	    { [ -x /usr/lib/chromium/chromium ] || command -v google-chrome >/dev/null; }; then :; \
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
@@ -44,6 +45,7 @@ test: setup system-deps tests/grid/node_modules/.installed lint
 
 bench: setup system-deps
 	$(PY) benchmarks/host_tflite_overhead.py
+	$(PY) benchmarks/browser_wasm_overhead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache web_runner/node_modules tests/grid/node_modules

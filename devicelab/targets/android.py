@@ -292,9 +292,15 @@ class AndroidTarget(Target):
                 "the app was stopped", "raise --timeout, or run fewer samples")
 
     def _crash_line(self) -> str:
-        log = self._shell(["logcat", "-d", "-b", "crash"])
-        lines = [line for line in log.splitlines() if "FATAL EXCEPTION" in line or "Exception" in line]
-        return lines[-1].strip()[:300] if lines else ""
+        """'FATAL EXCEPTION: <thread>: <exception line>' from the crash log, as far as it is there."""
+        lines = self._shell(["logcat", "-d", "-b", "crash"]).splitlines()
+        fatal = max((i for i, line in enumerate(lines) if "FATAL EXCEPTION" in line), default=None)
+        if fatal is None:
+            return ""
+        head = lines[fatal].split("FATAL EXCEPTION", 1)[1].strip(": ")
+        cause = next((line.split(": ", 1)[-1].split("AndroidRuntime: ", 1)[-1] for line in lines[fatal + 1:]
+                      if "Exception" in line or "Error" in line), "")
+        return f"FATAL EXCEPTION in {head}: {cause.strip()}"[:300]
 
     def _augment(self, result: Result, result_dir: Path, pss: _PssSampler) -> Result:
         """Add what only the host sees: PSS from dumpsys meminfo, and which device and server this was."""
@@ -335,14 +341,26 @@ class AndroidTarget(Target):
         try:
             self.handle.sync.push(str(local), remote)
         except (adbutils.AdbError, OSError) as exc:
-            if "space" in str(exc).lower():
-                raise _StorageFull(str(exc)) from None
-            raise self._lost_or(exc) from None
+            failure = self._lost_or(exc)
+            # adbutils drops the device's reason for a failed SEND ("FAIL" only): ask the device for its space.
+            free = self._free_bytes() if not isinstance(failure, _DeviceGone) else None
+            if "space" in str(exc).lower() or (free is not None and free < local.stat().st_size):
+                raise _StorageFull(f"{local.name} needs {local.stat().st_size} bytes, "
+                                   f"{free if free is not None else 'too few'} bytes are free on /sdcard") from None
+            raise failure from None
+
+    def _free_bytes(self) -> int | None:
+        """Free bytes on /sdcard from `df -k` (the Available column), or None when unreadable."""
+        try:
+            lines = self._shell(["df", "-k", "/sdcard"]).splitlines()
+            return int(lines[-1].split()[3]) * 1024
+        except (DevicelabError, _DeviceGone, IndexError, ValueError):
+            return None
 
     def _lost_or(self, exc: Exception) -> Exception:
         """A failed adb call on a device that is no longer listed means the device went away."""
         try:
-            present = any(d.serial == self.device.serial and d.state == "device" for d in self.client.device_list())
+            present = any(d.serial == self.device.serial and d.state == "device" for d in self.client.list())
         except Exception:  # the server itself is gone: the device is gone for us too
             present = False
         if not present:
@@ -377,11 +395,13 @@ class _PssSampler:
             self._thread.join(timeout=5)
 
     def _loop(self) -> None:
-        while not self._stop.wait(_PSS_EVERY_S):
+        while True:  # sample at once (short jobs), then every second
             try:
                 text = self.target.handle.shell(["dumpsys", "meminfo", PACKAGE], timeout=10)
             except Exception:  # sampling is best effort; the job's own outcome is decided elsewhere
-                continue
+                text = ""
             found = re.search(r"TOTAL PSS:\s*(\d+)", text) or re.search(r"^\s*TOTAL\s+(\d+)", text, re.M)
             if found:
                 self.peak_kib = max(self.peak_kib, int(found.group(1)))
+            if self._stop.wait(_PSS_EVERY_S):
+                return

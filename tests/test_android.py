@@ -1,0 +1,238 @@
+"""devicelab deploy through real adbutils against a fake adb server on loopback (the real wire protocol).
+
+No phone exists here: the fake device's app runs jobs with the host runtimes and marks its results simulated.
+What is tested is devicelab's side: discovery, matching, push / launch / wait / pull / cleanup, and every
+failure a phone can produce.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fakes import FakeAdbServer, FakeDevice, make_fake_apk
+
+from devicelab import api
+from devicelab.errors import DevicelabError
+from devicelab.store import Store
+from devicelab.targets import android
+from devicelab.targets.android import AndroidTarget, match_device
+
+pytestmark = pytest.mark.slow
+APP_FILES = android.APP_FILES
+
+
+@pytest.fixture
+def phones(tmp_path: Path):
+    devices = [FakeDevice("R5CT100PIX", model="Pixel 7", root=tmp_path / "p1", app_installed=True),
+               FakeDevice("R5CT200SAM", model="SM-S911B", manufacturer="samsung", root=tmp_path / "p2",
+                          app_installed=True),
+               FakeDevice("emulator-5554", model="sdk_gphone64_x86_64", root=tmp_path / "p3", app_installed=True)]
+    with FakeAdbServer(devices) as server:
+        yield server, {d.serial: d for d in devices}
+
+
+def _server(server: FakeAdbServer) -> str:
+    return f"127.0.0.1:{server.port}"
+
+
+def _deploy(server, selector: str, store: Path, variants=("tflite-fp32",), delegates=None, **options):
+    target = AndroidTarget(selector, server=_server(server), aliases={}, instrument=options.pop("instrument", False))
+    opts = api.MeasureOptions(samples=options.pop("samples", 100), runs=options.pop("runs", 10), warmup_runs=1,
+                              min_seconds=options.pop("min_seconds", 0), **options)
+    try:
+        return api.measure("lenet5", variants=list(variants), target=target, options=opts, store=store,
+                           backends=delegates), target
+    finally:
+        target.close()
+
+
+def test_devices_are_listed_with_their_properties(phones) -> None:
+    server, _ = phones
+    found = {d.serial: d for d in android.list_devices(_server(server))}
+    assert found["R5CT100PIX"].model == "Pixel 7" and found["R5CT100PIX"].android == "14"
+    assert found["R5CT200SAM"].manufacturer == "samsung" and found["R5CT200SAM"].abi == "arm64-v8a"
+    assert all(d.state == "device" for d in found.values())
+
+
+def test_device_matching() -> None:
+    devices = [android.AndroidDevice("R5CT100PIX", "device", "Pixel 7", "Google", "14"),
+               android.AndroidDevice("R5CT300PIX", "device", "Pixel 8 Pro", "Google", "15"),
+               android.AndroidDevice("emulator-5554", "device", "sdk_gphone64_x86_64", "Google", "14"),
+               android.AndroidDevice("ZX1", "unauthorized")]
+    assert match_device("R5CT100PIX", devices).serial == "R5CT100PIX"
+    assert match_device("pixel 8", devices).serial == "R5CT300PIX"
+    assert match_device("PIXEL 7", devices).serial == "R5CT100PIX"
+    assert match_device("emulator", devices).serial == "emulator-5554"
+    assert match_device("lab-phone", devices, {"lab-phone": "R5CT300PIX"}).serial == "R5CT300PIX"
+    with pytest.raises(android.DeviceNotFoundError, match=r"matches 2 devices.*R5CT100PIX.*R5CT300PIX"):
+        match_device("pixel", devices)
+    with pytest.raises(android.DeviceNotFoundError, match=r"no Android device matches 'iphone'.*R5CT100PIX"):
+        match_device("iphone", devices)
+    with pytest.raises(android.AndroidError, match="unauthorized") as info:
+        match_device("ZX1", devices)
+    assert "Allow USB debugging" in info.value.hint
+
+
+def test_aliases_come_from_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[devices]\npixel = "R5CT100PIX"\n')
+    monkeypatch.setenv("DEVICELAB_CONFIG", str(config))
+    assert android.load_aliases() == {"pixel": "R5CT100PIX"}
+    config.write_text("[devices\n")
+    with pytest.raises(DevicelabError, match="not valid TOML"):
+        android.load_aliases()
+
+
+def test_deploy_end_to_end(phones, lenet5, session_cache, tmp_path) -> None:
+    server, devices = phones
+    store = tmp_path / "s.sqlite"
+    measured, _ = _deploy(server, "pixel", store, variants=("tflite-fp32", "tflite-int8", "onnx-fp32"),
+                          delegates=None, min_seconds=1.5)  # long enough for the host to sample PSS
+    assert [m.variant for m in measured] == ["original", "tflite-fp32", "tflite-int8", "onnx-fp32"]
+    assert all(m.ok for m in measured), [str(m.error) for m in measured]
+    for m in measured[1:]:
+        assert m.target == "android:R5CT100PIX" and m.result.simulated is True
+        assert m.result.device["platform"] == "android" and m.result.device["serial"] == "R5CT100PIX"
+        assert len(m.result.timings_ms.runs) >= 10
+        assert any(s.method.startswith("dumpsys meminfo") for s in m.result.memory)
+    assert measured[1].summary["accuracy"]["agreement"] == 1.0
+    assert measured[2].summary["accuracy"]["agreement"] >= 0.97
+    phone = devices["R5CT100PIX"]
+    assert phone.ran("am", "start", "-n", android.ACTIVITY, "--es", "job_id", measured[1].result.job_id)
+    assert not list((phone.root / "sdcard/Android/data/dev.devicelab.app/files/jobs").glob("*"))  # cleaned up
+    assert not devices["R5CT200SAM"].commands or not any("am start" in c for c in devices["R5CT200SAM"].commands)
+    with Store(store) as db:
+        assert [r["simulated"] for r in db.rows()] == [0, 1, 1, 1]
+
+
+def test_delegate_sweep_and_instrumentation(phones, lenet5, session_cache, tmp_path) -> None:
+    server, devices = phones
+    measured, _ = _deploy(server, "R5CT200SAM", tmp_path / "s.sqlite", delegates=["xnnpack", "gpu"],
+                          instrument=True, threads=2)
+    runs = [m for m in measured if m.variant == "tflite-fp32"]
+    assert [m.result.extra.get("threads") for m in runs] == [2, 2]
+    assert "gpu requested" in runs[1].result.runtime_used  # the fallback is named, not hidden
+    assert any(c.startswith("am instrument -w") for c in devices["R5CT200SAM"].commands)
+
+
+def test_shell_arguments_are_quoted(phones, lenet5, session_cache, tmp_path) -> None:
+    server, devices = phones
+    target = AndroidTarget("pixel", server=_server(server), aliases={})
+    assert target._shell(["echo", "a b; rm -rf /sdcard"]) == "a b; rm -rf /sdcard"
+    assert (devices["R5CT100PIX"].root / "sdcard").is_dir()
+
+
+def test_app_not_installed_or_too_old(phones, lenet5, tmp_path) -> None:
+    server, devices = phones
+    devices["R5CT100PIX"].app_installed = False
+    measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite")
+    assert measured[-1].error.kind == "android" and "not installed" in measured[-1].error.message
+    assert "devicelab android install" in measured[-1].error.hint
+    devices["R5CT100PIX"].app_installed = True
+    devices["R5CT100PIX"].app_version_code = 0
+    measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite")
+    assert "too old" in measured[-1].error.message and "devicelab.job/1" in measured[-1].error.message
+
+
+def test_install_pushes_and_installs_the_apk(phones, tmp_path) -> None:
+    server, devices = phones
+    devices["R5CT100PIX"].app_installed = False
+    apk = make_fake_apk(tmp_path / "app-debug.apk", version_code=3)
+    target = AndroidTarget("pixel", server=_server(server), aliases={})
+    assert "Success" in target.install(apk)
+    assert target.check_app() == 3
+    with pytest.raises(android.AndroidError, match="no APK"):
+        target.install(tmp_path / "missing.apk")
+
+
+def test_model_the_app_cannot_run_names_both_versions(phones, lenet5, tmp_path) -> None:
+    server, devices = phones
+    devices["R5CT100PIX"].model_error = ("Didn't find op for builtin opcode 'FULLY_CONNECTED' version '12'; "
+                                         "this app's TFLite is 2.14.0")
+    measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite")
+    failed = measured[-1]
+    assert failed.result.error["kind"] == "model_run"
+    assert "FULLY_CONNECTED" in failed.result.error["message"] and "2.14.0" in failed.result.error["message"]
+
+
+def test_app_crash_is_detected(phones, lenet5, tmp_path) -> None:
+    server, devices = phones
+    devices["R5CT100PIX"].crash_after = 0.5
+    measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", runs=100000, timeout_seconds=60)
+    failed = measured[-1]
+    assert failed.result.error["kind"] == "crash" and "FATAL EXCEPTION" in failed.result.error["message"]
+    assert not list((devices["R5CT100PIX"].root / "sdcard/Android/data/dev.devicelab.app/files/jobs").glob("*"))
+
+
+def test_hung_app_times_out_and_is_stopped(phones, lenet5, tmp_path) -> None:
+    server, devices = phones
+    devices["R5CT100PIX"].hang = True
+    measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", timeout_seconds=5)
+    assert measured[-1].result.error["kind"] == "timeout"
+    assert devices["R5CT100PIX"].ran("am", "force-stop", android.PACKAGE)
+
+
+def test_unplugged_mid_run_keeps_earlier_results(phones, lenet5, tmp_path) -> None:
+    server, devices = phones
+    store = tmp_path / "s.sqlite"
+    ok, _ = _deploy(server, "pixel", store)
+    assert ok[-1].ok
+    devices["R5CT100PIX"].unplug_after = 1.0
+    measured, _ = _deploy(server, "pixel", store, variants=("tflite-int8",), runs=100000, timeout_seconds=60)
+    failed = measured[-1]
+    assert failed.result.error["kind"] == "device_lost" and "R5CT100PIX" in failed.result.error["message"]
+    with Store(store) as db:
+        statuses = [(r["variant"], r["status"]) for r in db.rows()]
+    assert ("tflite-fp32", "ok") in statuses and ("tflite-int8", "error") in statuses
+
+
+def test_storage_full(phones, lenet5, tmp_path) -> None:
+    server, devices = phones
+    devices["R5CT100PIX"].storage_free_bytes = 10_000
+    measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite")
+    assert measured[-1].result.error["kind"] == "storage_full"
+    assert "free some storage" in measured[-1].result.error["hint"]
+
+
+def test_offline_and_unauthorized_devices(tmp_path) -> None:
+    devices = [FakeDevice("OFF1", root=tmp_path / "a", state="offline"),
+               FakeDevice("UNA1", root=tmp_path / "b", state="unauthorized")]
+    with FakeAdbServer(devices) as server:
+        states = {d.serial: d.state for d in android.list_devices(_server(server))}
+        assert states == {"OFF1": "offline", "UNA1": "unauthorized"}
+        with pytest.raises(android.AndroidError, match="offline"):
+            AndroidTarget("OFF1", server=_server(server), aliases={})
+        with pytest.raises(android.AndroidError, match="unauthorized"):
+            AndroidTarget("UNA1", server=_server(server), aliases={})
+
+
+def test_no_adb_server_is_a_clear_cli_error(tmp_path) -> None:
+    env = {**os.environ, "DEVICELAB_STORE": str(tmp_path / "s.sqlite")}
+    done = subprocess.run([sys.executable, "-m", "devicelab", "deploy", "lenet5", "--device", "pixel",
+                           "--adb-server", "127.0.0.1:1"], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode != 0 and "no adb server answers at 127.0.0.1:1" in done.stderr
+    assert "adb start-server" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_cli_deploy_and_devices(phones, lenet5, tmp_path) -> None:
+    server, _ = phones
+    env = {**os.environ, "DEVICELAB_STORE": str(tmp_path / "s.sqlite"), "DEVICELAB_ADB_SERVER": _server(server)}
+    done = subprocess.run([sys.executable, "-m", "devicelab", "deploy", "lenet5", "--device", "samsung",
+                           "--samples", "50", "--runs", "5", "--min-seconds", "0"], capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "android:R5CT200SAM" in done.stdout and "simulated" in done.stdout
+    listed = subprocess.run([sys.executable, "-m", "devicelab", "devices"], capture_output=True, text=True, env=env,
+                            timeout=120)
+    assert "R5CT100PIX" in listed.stdout and "SM-S911B" in listed.stdout
+    ambiguous = subprocess.run([sys.executable, "-m", "devicelab", "deploy", "lenet5", "--device", "R5CT"],
+                               capture_output=True, text=True, env=env, timeout=120)
+    assert ambiguous.returncode != 0 and "matches 2 devices" in ambiguous.stderr
+    exported = json.loads(subprocess.run([sys.executable, "-m", "devicelab", "export", "--format", "json"],
+                                         capture_output=True, text=True, env=env, timeout=120).stdout)
+    assert {r["target"] for r in exported["results"]} == {"host", "android:R5CT200SAM"}
