@@ -167,6 +167,7 @@ class MeasureOptions:
     threads: int | None = 1
     delegate: str | None = None  # host TFLite: xnnpack | cpu
     backend: str | None = None  # browser runtimes: cpu | wasm | webgl | webgpu
+    compute_units: str | None = None  # Core ML on iOS: all | cpu | cpu-gpu | cpu-ane
     timeout_seconds: float = 600.0
 
 
@@ -315,7 +316,7 @@ def build_job(job_dir: Path, model_path: Path, fmt: str, variant: str, sha: str,
         model=ModelRef(format=fmt, variant=variant, files=files, sha256=sha),
         inputs=[spec],
         runtime=RuntimeSpec(name=runtime, threads=options.threads, delegate=options.delegate,
-                            backend=options.backend),
+                            backend=options.backend, compute_units=options.compute_units),
         accuracy=options.accuracy,
         performance=Performance(enabled=options.performance, warmup_runs=options.warmup_runs, runs=options.runs,
                                 min_seconds=options.min_seconds, max_seconds=options.max_seconds),

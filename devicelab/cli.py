@@ -39,6 +39,9 @@ zoo_app = typer.Typer(help="Reference models of the study, built as code and tra
 app.add_typer(zoo_app, name="zoo")
 android_app = typer.Typer(help="The Android measurement app on your phones.", no_args_is_help=True)
 app.add_typer(android_app, name="android")
+ios_app = typer.Typer(help="The iOS measurement app on simulators and devices (macOS with Xcode).",
+                      no_args_is_help=True)
+app.add_typer(ios_app, name="ios")
 AdbServerOpt = Annotated[str | None, typer.Option("--adb-server", help="host:port of the adb server (default: "
                                                   "$DEVICELAB_ADB_SERVER or the local one on 5037).")]
 
@@ -238,8 +241,12 @@ def deploy(
                                         "(\\[devices] in config.toml), or a piece of the model name (pixel).")],
     variant: Annotated[list[str] | None, typer.Option("--variant", help="Variants, e.g. tflite-fp32,tflite-int8,"
                                                       "onnx-int8-static (default tflite-fp32).")] = None,
-    delegate: Annotated[list[str] | None, typer.Option("--delegate", help="TFLite delegates to sweep: cpu, "
-                                                       "xnnpack, gpu, nnapi (ONNX Runtime: cpu, nnapi).")] = None,
+    delegate: Annotated[list[str] | None, typer.Option("--delegate", help="Android: TFLite delegates to sweep: "
+                                                       "cpu, xnnpack, gpu, nnapi (ONNX Runtime: cpu, nnapi).")] = None,
+    compute_units: Annotated[list[str] | None, typer.Option("--compute-units", help="iOS: Core ML compute units "
+                                                            "to sweep: cpu, cpu-gpu, all, cpu-ane.")] = None,
+    platform: Annotated[str | None, typer.Option("--platform", help="android or ios, when --device could match "
+                                                 "both.")] = None,
     threads: Annotated[int, typer.Option(help="Runtime threads on the device.")] = 1,
     data: Annotated[str | None, typer.Option("--data", help="Evaluation data (default: the model's own).")] = None,
     samples: Annotated[int | None, typer.Option(help="Accuracy samples (default: the whole test split).")] = None,
@@ -254,15 +261,17 @@ def deploy(
     store: StoreOpt = None,
     cache_dir: CacheOpt = None,
 ) -> None:
-    """Convert as needed, push each job to an Android device, run it in the devicelab app, store the results."""
+    """Convert as needed, push each job to a phone or simulator (Android over adb, iOS through xcrun), run it in
+    the devicelab app there, and store the results like any other target."""
     from devicelab import api
-    from devicelab.targets.android import AndroidTarget
+    from devicelab.targets.devices import find_device_target
 
-    target = AndroidTarget(device, server=adb_server, instrument=instrument)
+    target = find_device_target(device, platform=platform, adb_server=adb_server, instrument=instrument)
     options = api.MeasureOptions(samples=samples, warmup_runs=warmup, runs=runs, min_seconds=min_seconds,
                                  threads=threads, timeout_seconds=timeout)
-    _run_measure(model, variant or ["tflite-fp32"], None, data, target, options, calibration, store, cache_dir,
-                 delegate)
+    default = ["coreml-fp32"] if target.kind == "ios" else ["tflite-fp32"]
+    sweep = compute_units if target.kind == "ios" else delegate
+    _run_measure(model, variant or default, None, data, target, options, calibration, store, cache_dir, sweep)
 
 
 @android_app.command("install")
@@ -318,7 +327,8 @@ def export(
 
 @app.command()
 def devices() -> None:
-    """List the targets this machine can measure on: the PC itself and the browsers with their drivers."""
+    """List the targets this machine can measure on: the PC, Android devices, iOS simulators and devices, and the
+    browsers with their drivers."""
     from rich.table import Table
 
     from devicelab.runner import host_device
@@ -327,6 +337,7 @@ def devices() -> None:
     host = host_device()
     console.print(f"host: {host['cpu']} ({host['cores']} cores), {host['os']}")
     _android_devices()
+    _ios_devices()
     table = Table(title="Browsers", title_justify="left")
     for column in ("name", "browser", "version", "driver", "driver version", "status"):
         table.add_column(column)
@@ -338,6 +349,39 @@ def devices() -> None:
         except DevicelabError as exc:
             table.add_row(name, "-", "-", "-", "-", f"[yellow]{exc.message}[/yellow]")
     console.print(table)
+
+
+@ios_app.command("install")
+def ios_install(
+    app_path: Annotated[Path | None, typer.Argument(metavar="APP", help="The built DeviceLab.app (default: "
+                                                    "ios_app's simulator build).")] = None,
+    device: Annotated[str, typer.Option("--device", help="UDID, alias or piece of the name of a booted simulator "
+                                        "or paired device.")] = "booted",
+) -> None:
+    """Install (or update) the devicelab app on a booted simulator or a paired device."""
+    from devicelab.targets.ios import DEFAULT_APP, IOSTarget
+
+    target = IOSTarget("" if device == "booted" else device)
+    target.install(app_path or DEFAULT_APP)
+    console.print(f"installed on {target.device.label}")
+
+
+def _ios_devices() -> None:
+    from rich.table import Table
+
+    from devicelab.targets.ios import list_devices
+
+    try:
+        found = list_devices()
+    except DevicelabError as exc:
+        console.print(f"iOS: {exc.message}")
+        return
+    table = Table(title="iOS simulators and devices", title_justify="left")
+    for column in ("UDID / identifier", "name", "kind", "OS", "state"):
+        table.add_column(column)
+    for d in found:
+        table.add_row(d.udid, d.name, d.kind, d.os, d.state + ("" if d.paired else " (not paired)"))
+    console.print(table if found else "iOS: no simulators or devices")
 
 
 def _android_devices() -> None:
