@@ -238,8 +238,8 @@ def tokenize(text: str) -> list[Word | Op]:
             word.parts.append(("lit", "$") if name is None else ("var", name))
         elif c == "`":
             raise ShellSyntaxError("command substitution is not supported by the fake shell")
-        elif c in "(){}" and len(word.parts) == 0:
-            raise ShellSyntaxError(f"syntax error: '{c}' unexpected (subshells and groups are not supported)")
+        elif c in "()" and len(word.parts) == 0:
+            raise ShellSyntaxError(f"syntax error: '{c}' unexpected (subshells are not supported)")
         else:
             word.parts.append(("lit", c))
             i += 1
