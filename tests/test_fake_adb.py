@@ -467,7 +467,7 @@ def test_unplug_mid_connection(server: FakeAdbServer, phone: FakeDevice, d: adbu
 
 
 def test_unplug_during_push(server: FakeAdbServer, phone: FakeDevice, d: adbutils.AdbDevice) -> None:
-    payload = os.urandom(256 * 2**20)
+    payload = bytes(128 * 2**20)
     thread, outcome = _in_thread(lambda: d.sync.push(payload, "/sdcard/big.bin"))
     _wait_until(lambda: ("SEND", "/sdcard/big.bin,33261") in phone.sync_log)
     server.remove_device("SIM001")

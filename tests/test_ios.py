@@ -1,0 +1,176 @@
+"""devicelab deploy to iOS through a fake `xcrun` (simctl + devicectl command lines and JSON) put first on PATH.
+
+There is no Xcode here. The fake's simulated app cannot run Core ML on Linux, so for Core ML jobs the tests
+place a TFLite "sidecar" of the same model in the job folder, which the simulated app runs instead; results
+are marked simulated. What is tested is devicelab's side: discovery, matching, copies, launch, waiting,
+crash / timeout / lock / pairing / install / compile failures.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fakes.xcrun import XcrunFake, make_fake_app
+
+from devicelab import api
+from devicelab.targets import ios
+from devicelab.targets.ios import IOSTarget
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    xcrun = XcrunFake(tmp_path)
+    for key, value in xcrun.env().items():
+        monkeypatch.setenv(key, value)
+    yield xcrun
+    xcrun.stop_all()
+
+
+@pytest.fixture(scope="module")
+def sidecar(lenet5, session_cache) -> Path:
+    """tflite-fp32 of the same LeNet-5: what the simulated app runs in place of the Core ML package."""
+    return api.convert("lenet5", variants=["tflite-fp32"], cache=session_cache).conversions[0].artifact.model_path
+
+
+class SidecarTarget(IOSTarget):
+    """The real IOSTarget, plus the test-only sidecar model dropped into each job folder before it is copied."""
+
+    sidecar: Path | None = None
+
+    def run(self, job_dir, result_dir, progress=None):
+        if self.sidecar:
+            shutil.copy(self.sidecar, job_dir / "model" / "sidecar.tflite")
+        return super().run(job_dir, result_dir, progress)
+
+
+def _deploy(selector: str, store: Path, sidecar: Path | None, variants=("coreml-fp32",), units=None, **options):
+    target = SidecarTarget(selector, aliases={})
+    target.sidecar = sidecar
+    opts = api.MeasureOptions(samples=options.pop("samples", 100), runs=options.pop("runs", 10), warmup_runs=1,
+                              min_seconds=0, **options)
+    return api.measure("lenet5", variants=list(variants), target=target, options=opts, store=store,
+                       backends=units), target
+
+
+def test_simulators_and_devices_are_listed(fake) -> None:
+    sim = fake.add_simulator("iPhone 15", runtime="iOS 17.5", state="Booted")
+    fake.add_simulator("iPad Air", runtime="iOS 17.5", state="Shutdown")
+    phone = fake.add_device("Ada's iPhone", os="17.5", paired=True)
+    found = {d.udid: d for d in ios.list_devices()}
+    assert found[sim].kind == "simulator" and found[sim].os == "iOS 17.5" and found[sim].state == "Booted"
+    devices = [d for d in found.values() if d.kind == "device"]
+    assert len(devices) == 1 and devices[0].name == "Ada's iPhone" and devices[0].paired
+    assert phone
+
+
+def test_matching(fake) -> None:
+    booted = fake.add_simulator("iPhone 15", state="Booted")
+    fake.add_simulator("iPhone 15", state="Shutdown")
+    fake.add_simulator("iPad Air", state="Shutdown")
+    fake.add_device("Ada's iPhone", paired=False)
+    devices = ios.list_devices()
+    assert ios.match_device("iphone 15", devices).udid == booted  # the booted one of two
+    assert ios.match_device(booted, devices).udid == booted
+    with pytest.raises(ios.IOSError, match="is Shutdown") as info:
+        ios.match_device("ipad", devices)
+    assert "simctl boot" in info.value.hint
+    with pytest.raises(ios.IOSError, match="not paired"):
+        ios.match_device("ada", devices)
+    with pytest.raises(ios.IOSError, match="matches 3 iOS targets"):
+        ios.match_device("iphone", devices)
+    with pytest.raises(ios.IOSError, match="no iOS simulator or device matches 'pixel'"):
+        ios.match_device("pixel", devices)
+
+
+def test_install_then_deploy_on_a_simulator(fake, sidecar, tmp_path) -> None:
+    sim = fake.add_simulator("iPhone 15", state="Booted")
+    target = IOSTarget("iPhone 15", aliases={})
+    target.install(make_fake_app(tmp_path / "build"))
+    measured, _ = _deploy("iPhone 15", tmp_path / "s.sqlite", sidecar, units=["all", "cpu"])
+    assert [m.variant for m in measured] == ["original", "coreml-fp32", "coreml-fp32"]
+    assert all(m.ok for m in measured), [str(m.error) for m in measured]
+    for m, units in zip(measured[1:], ("all", "cpu"), strict=True):
+        assert m.target == "ios:iPhone 15" and m.result.simulated
+        assert f"compute units {units} requested" in m.result.runtime_used
+        assert m.result.device["platform"] == "ios" and m.result.device["udid"] == sim
+        assert m.summary["accuracy"]["agreement"] == 1.0
+        assert any(s.method.startswith("phys_footprint") for s in m.result.memory)
+    launches = [c for c in fake.calls() if c[:2] == ["simctl", "launch"]]
+    assert launches and "--terminate-running-process" in launches[0] and "--job-id" in launches[0]
+    documents = fake.container(sim) / "Documents"
+    assert not any((documents / "jobs").glob("*")) and not any((documents / "results").glob("*"))  # cleaned
+
+
+def test_deploy_on_a_paired_device(fake, sidecar, tmp_path) -> None:
+    phone = fake.add_device("Ada's iPhone", paired=True)
+    target = IOSTarget("ada", aliases={})
+    target.install(make_fake_app(tmp_path / "build"))
+    measured, _ = _deploy("ada", tmp_path / "s.sqlite", sidecar)
+    assert measured[-1].ok, measured[-1].error
+    assert measured[-1].summary["accuracy"]["agreement"] == 1.0
+    used = [c[:4] for c in fake.calls() if c[:2] == ["devicectl", "device"]]
+    assert ["devicectl", "device", "copy", "to"] in used and ["devicectl", "device", "copy", "from"] in used
+    assert ["devicectl", "device", "process", "launch"] in used and phone
+
+
+def test_app_not_installed(fake, tmp_path) -> None:
+    fake.add_simulator("iPhone 15", state="Booted")
+    measured, _ = _deploy("iPhone 15", tmp_path / "s.sqlite", None)
+    assert not measured[-1].ok and "not installed" in measured[-1].error.message
+    assert "devicelab ios install" in measured[-1].error.hint
+
+
+def test_locked_device(fake, sidecar, tmp_path) -> None:
+    fake.add_device("Ada's iPhone", paired=True, locked=True, app_installed=True)
+    measured, _ = _deploy("ada", tmp_path / "s.sqlite", sidecar)
+    assert measured[-1].result.error["kind"] == "device_locked" and "unlock" in measured[-1].result.error["hint"]
+
+
+def test_compile_failure_on_the_device(fake, sidecar, tmp_path) -> None:
+    fake.add_simulator("iPhone 15", state="Booted", app_installed=True,
+                       compile_error="unsupported MIL op 'bessel_i1e'")
+    measured, _ = _deploy("iPhone 15", tmp_path / "s.sqlite", sidecar)
+    error = measured[-1].result.error
+    assert error["kind"] == "model_compile" and "bessel_i1e" in error["message"]
+
+
+def test_app_crash_and_hang(fake, sidecar, tmp_path) -> None:
+    sim = fake.add_simulator("iPhone 15", state="Booted", app_installed=True, crash_after=0.3)
+    measured, _ = _deploy("iPhone 15", tmp_path / "s.sqlite", sidecar, runs=100000, timeout_seconds=60)
+    assert measured[-1].result.error["kind"] == "crash"
+    fake.set(sim, crash_after=None, hang=True)
+    measured, _ = _deploy("iPhone 15", tmp_path / "s.sqlite", sidecar, timeout_seconds=5)
+    assert measured[-1].result.error["kind"] == "timeout"
+    assert any(c[:2] == ["simctl", "terminate"] for c in fake.calls())
+
+
+def test_without_xcrun_every_ios_command_needs_macos(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    with pytest.raises(ios.IOSError, match="need macOS with Xcode"):
+        ios.list_devices()
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+           "DEVICELAB_STORE": str(tmp_path / "s.sqlite")}
+    done = subprocess.run([sys.executable, "-m", "devicelab", "deploy", "lenet5", "--device", "iphone",
+                           "--platform", "ios"], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode != 0 and "need macOS with Xcode" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_cli_devices_and_deploy(fake, sidecar, lenet5, tmp_path) -> None:
+    fake.add_simulator("iPhone 15", state="Booted", app_installed=True)
+    env = {**os.environ, "DEVICELAB_STORE": str(tmp_path / "s.sqlite"), "DEVICELAB_ADB_SERVER": "127.0.0.1:1"}
+    listed = subprocess.run([sys.executable, "-m", "devicelab", "devices"], capture_output=True, text=True, env=env,
+                            timeout=120)
+    assert "iPhone 15" in listed.stdout and "Booted" in listed.stdout
+    # Through the CLI there is no sidecar: the simulated app says it cannot run Core ML, and the CLI says so.
+    done = subprocess.run([sys.executable, "-m", "devicelab", "deploy", "lenet5", "--device", "iphone 15",
+                           "--samples", "20", "--runs", "5", "--min-seconds", "0"], capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert done.returncode == 1 and "ios:iPhone 15" in done.stdout and "model_run" in done.stdout
+    assert "provide a sidecar" in " ".join(done.stderr.split()) and "Traceback" not in done.stderr
