@@ -111,10 +111,14 @@ class _Conn:
         self.send(b"FAIL" + self.block(message))
 
     def peer_gone(self) -> bool:
-        """True when the client closed its side (readable with no data)."""
+        """True when the client closed its side (readable with no data); never blocks, never consumes."""
         try:
+            if hasattr(socket, "MSG_DONTWAIT"):
+                return self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
             readable, _, _ = select.select([self.sock], [], [], 0)
             return bool(readable) and self.sock.recv(1, socket.MSG_PEEK) == b""
+        except BlockingIOError:
+            return False
         except (OSError, ValueError):
             return True
 
@@ -130,6 +134,7 @@ class FakeAdbServer:
         self.port = 0
         self.requests: list[str] = []  # every request line received (host and device services), for tests
         self._devices: dict[str, FakeDevice] = {}
+        self._ever_attached: list[FakeDevice] = []  # stop() stops their apps, unplugged ones included
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._next_transport = 1
@@ -170,7 +175,7 @@ class FakeAdbServer:
         self._listener = None
         with self._lock:
             connections = list(self._connections.values())
-            devices = list(self._devices.values())
+            devices = list(self._ever_attached)
         for conn in connections:
             conn.drop()
         for device in devices:
@@ -215,6 +220,8 @@ class FakeAdbServer:
             device.transport_id, self._next_transport = self._next_transport, self._next_transport + 1
             device.server = self
             self._devices[device.serial] = device
+            if device not in self._ever_attached:
+                self._ever_attached.append(device)
             self._changed.notify_all()
         return device
 

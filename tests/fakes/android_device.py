@@ -12,7 +12,8 @@ Behaviours a test sets as attributes (at construction or later) to provoke failu
 ``hang``              the app never writes a result and keeps running until ``am force-stop``
 ``model_error``       the app writes an error result of kind ``model_run`` with this message instead of running
 ``unplug_after``      seconds after a launch the device is removed from its server (connections dropped)
-``storage_free_bytes``  free space; a sync SEND beyond it fails with "No space left on device"
+``storage_free_bytes``  free space now: sync SEND, ``cp`` and ``>`` take from it (a SEND beyond it fails with
+                      "No space left on device"), ``rm`` gives back; files the app writes are not counted
 ``app_memory_kb``     what ``dumpsys meminfo`` reports (default: VmRSS of this process, where the app runs)
 ``runtime_factory``   replaces the app's runtime factory (tests that need no real runtime)
 

@@ -458,8 +458,11 @@ class Shell:
             if redirect.op == "<":
                 stdin = b"" if target == "/dev/null" else self.device.host_path(target).read_bytes()
                 continue
-            sink: Sink = NullSink() if target == "/dev/null" else _FileSink(self.device, target,
-                                                                            redirect.op.endswith(">>"))
+            try:
+                sink: Sink = NullSink() if target == "/dev/null" else _FileSink(self.device, target,
+                                                                                redirect.op.endswith(">>"))
+            except FsError as exc:
+                raise FsError(f"{target}: {exc.strerror}") from None
             if isinstance(sink, _FileSink):
                 files.append(sink)
             if redirect.op.startswith("2"):
@@ -473,7 +476,7 @@ class Shell:
         try:
             out, err, redirected_in, files = self._open_redirects(cmd, out)
         except FsError as exc:
-            self.io.err.write(f"{SH}: can't create: {exc.strerror}\n".encode())
+            self.io.err.write(f"{SH}: can't create {exc.strerror}\n".encode())
             return 1
         except OSError as exc:
             self.io.err.write(f"{SH}: can't open: {exc.strerror}\n".encode())
