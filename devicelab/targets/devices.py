@@ -22,16 +22,17 @@ def find_device_target(selector: str, *, platform: str | None = None, adb_server
         if platform not in builders:
             raise DevicelabError(f"unknown platform '{platform}'", "use android or ios")
         return builders[platform]()
-    found, problems = [], []
+    found, problems, hints = [], [], []
     for name, build in builders.items():
         try:
             found.append(build())
         except DevicelabError as exc:
             problems.append(f"{name}: {exc.message}")
+            hints.extend([f"{name}: {exc.hint}"] if exc.hint else [])
     if len(found) == 1:
         return found[0]
     if not found:
         raise DevicelabError(f"no device matches '{selector}'. " + " | ".join(problems),
-                             "see `devicelab devices`; --platform android|ios narrows the search")
+                             "; ".join([*hints, "`devicelab devices` lists what is here"]))
     raise DevicelabError(f"'{selector}' matches both an Android and an iOS device: "
                          + ", ".join(target.name for target in found), "add --platform android or --platform ios")
