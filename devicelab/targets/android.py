@@ -20,7 +20,7 @@ from typing import Any
 from devicelab import protocol
 from devicelab.errors import DevicelabError, UsageError, require
 from devicelab.protocol import MemorySample, Result
-from devicelab.targets.base import Progress, Target
+from devicelab.targets.base import Progress, RuntimeTable, Target
 
 PACKAGE = "dev.devicelab.app"
 ACTIVITY = f"{PACKAGE}/.MeasureActivity"
@@ -157,7 +157,9 @@ def match_device(selector: str, devices: list[AndroidDevice], aliases: dict[str,
     return device
 
 
-class AndroidTarget(Target):
+class AndroidTarget(RuntimeTable, Target):
+    runtimes = RUNTIMES
+    where = "the Android app"
     kind = "android"
     sweep_field = "delegate"
 
@@ -174,20 +176,8 @@ class AndroidTarget(Target):
     def name(self) -> str:
         return f"android:{self.device.serial}"
 
-    def default_runtime(self, fmt: str) -> str:
-        for runtime, (runtime_format, _) in RUNTIMES.items():
-            if runtime_format == fmt:
-                return runtime
-        raise UsageError(f"the Android app does not run {fmt} models", hint="phones run tflite-* and onnx-* variants")
-
-    def backends(self, runtime: str) -> tuple[str, ...]:
-        return RUNTIMES.get(runtime, ("", ()))[1]
-
     def check(self, runtime: str, fmt: str) -> None:
-        if runtime not in RUNTIMES:
-            raise UsageError(f"unknown Android runtime '{runtime}'", hint=f"use {', '.join(RUNTIMES)}")
-        if RUNTIMES[runtime][0] != fmt:
-            raise UsageError(f"the {runtime} runtime does not run {fmt} models")
+        self.check_runtime(runtime, fmt)
         if not self._app_checked:
             self.check_app()
             self._app_checked = True

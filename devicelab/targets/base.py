@@ -9,7 +9,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
+from devicelab.errors import UsageError
 from devicelab.protocol import Result
 
 # (phase, done, total): targets report progress through this; the CLI draws it as bars.
@@ -45,3 +47,30 @@ class Target(ABC):
     @abstractmethod
     def run(self, job_dir: Path, result_dir: Path, progress: Progress | None = None) -> Result:
         """Run the job and return its result (errors as error results, not exceptions, where a result exists)."""
+
+
+class RuntimeTable:
+    """For targets whose app has a fixed table of runtimes: {runtime: (artifact format, settings, first default)}.
+
+    Browser, Android and iOS targets share this shape; only their tables differ.
+    """
+
+    runtimes: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {}
+    where = "this target"  # for messages: "the Android app", "browsers"
+
+    def default_runtime(self, fmt: str) -> str:
+        for runtime, (runtime_format, _) in self.runtimes.items():
+            if runtime_format == fmt:
+                return runtime
+        formats = ", ".join(f"{f}-*" for f, _ in self.runtimes.values())
+        raise UsageError(f"{self.where} cannot run {fmt} models", hint=f"{self.where} runs {formats} variants")
+
+    def backends(self, runtime: str) -> tuple[str, ...]:
+        return self.runtimes.get(runtime, ("", ()))[1]
+
+    def check_runtime(self, runtime: str, fmt: str) -> None:
+        if runtime not in self.runtimes:
+            raise UsageError(f"unknown runtime '{runtime}' for {self.where}", hint=f"use {', '.join(self.runtimes)}")
+        if self.runtimes[runtime][0] != fmt:
+            raise UsageError(f"the {runtime} runtime does not run {fmt} models",
+                             hint=f"{runtime} runs {self.runtimes[runtime][0]}-* variants")

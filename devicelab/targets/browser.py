@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from devicelab import protocol
-from devicelab.errors import DevicelabError, UsageError
+from devicelab.errors import DevicelabError
 from devicelab.protocol import MemorySample, Result
-from devicelab.targets.base import Progress, Target
+from devicelab.targets.base import Progress, RuntimeTable, Target
 from devicelab.targets.browsers import start_session
 from devicelab.targets.webserver import JobServer
 
@@ -38,7 +38,9 @@ def runner_root() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / "web_runner"
 
 
-class BrowserTarget(Target):
+class BrowserTarget(RuntimeTable, Target):
+    runtimes = WEB_RUNTIMES
+    where = "browsers"
     kind = "browser"
 
     def __init__(self, browser: str = "chrome", *, headed: bool = False, remote: str | None = None) -> None:
@@ -53,26 +55,12 @@ class BrowserTarget(Target):
 
     # -- contract ------------------------------------------------------------------------------------
 
-    def default_runtime(self, fmt: str) -> str:
-        for runtime, (runtime_format, _) in WEB_RUNTIMES.items():
-            if runtime_format == fmt:
-                return runtime
-        raise UsageError(f"no browser runtime runs {fmt} models",
-                         hint="browsers run tfjs-*, tflite-* and onnx-* variants")
-
     def check(self, runtime: str, fmt: str) -> None:
-        if runtime not in WEB_RUNTIMES:
-            raise UsageError(f"unknown browser runtime '{runtime}'", hint=f"use {', '.join(WEB_RUNTIMES)}")
-        if WEB_RUNTIMES[runtime][0] != fmt:
-            raise UsageError(f"the {runtime} runtime does not run {fmt} models",
-                             hint=f"{runtime} runs {WEB_RUNTIMES[runtime][0]} variants")
+        self.check_runtime(runtime, fmt)
         root = runner_root()
         if not (root / "node_modules" / "@tensorflow" / "tfjs" / "dist").is_dir():
             raise DevicelabError(f"the web runner's JavaScript packages are not installed in {root}",
                                  hint="run `make setup` (it runs `npm ci` in web_runner/)")
-
-    def backends(self, runtime: str) -> tuple[str, ...]:
-        return WEB_RUNTIMES[runtime][1]
 
     def run(self, job_dir: Path, result_dir: Path, progress: Progress | None = None) -> Result:
         job = protocol.read_job(job_dir)

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from devicelab import protocol
-from devicelab.errors import DevicelabError, UsageError
+from devicelab.errors import DevicelabError
 from devicelab.protocol import Result
-from devicelab.targets.base import Progress, Target
+from devicelab.targets.base import Progress, RuntimeTable, Target
 
 BUNDLE_ID = "dev.devicelab.DeviceLab"
 DEFAULT_APP = Path(__file__).resolve().parents[2] / "ios_app/build/Build/Products/Debug-iphonesimulator/DeviceLab.app"
@@ -136,7 +136,9 @@ def match_device(selector: str, devices: list[IOSDevice], aliases: dict[str, str
     return device
 
 
-class IOSTarget(Target):
+class IOSTarget(RuntimeTable, Target):
+    runtimes = RUNTIMES
+    where = "the iOS app"
     kind = "ios"
     sweep_field = "compute_units"
 
@@ -151,20 +153,8 @@ class IOSTarget(Target):
     def name(self) -> str:
         return f"ios:{self.device.name}"
 
-    def default_runtime(self, fmt: str) -> str:
-        for runtime, (runtime_format, _) in RUNTIMES.items():
-            if runtime_format == fmt:
-                return runtime
-        raise UsageError(f"the iOS app does not run {fmt} models", hint="iOS runs coreml-* (and tflite-*) variants")
-
-    def backends(self, runtime: str) -> tuple[str, ...]:
-        return RUNTIMES.get(runtime, ("", ()))[1]
-
     def check(self, runtime: str, fmt: str) -> None:
-        if runtime not in RUNTIMES:
-            raise UsageError(f"unknown iOS runtime '{runtime}'", hint=f"use {', '.join(RUNTIMES)}")
-        if RUNTIMES[runtime][0] != fmt:
-            raise UsageError(f"the {runtime} runtime does not run {fmt} models")
+        self.check_runtime(runtime, fmt)
         if self.simulator and not self._app_checked:
             self._container()
             self._app_checked = True
