@@ -1,0 +1,232 @@
+import CoreML
+import Foundation
+
+/// Core ML: the pushed .mlpackage is compiled ON THE DEVICE (`MLModel.compileModel(at:)`), then loaded with the
+/// compute units the job asks for. Compute units are a request: Core ML decides per layer what really runs, and
+/// says nothing about it, so runtime_used says what was requested and that Core ML decided.
+final class CoreMLRuntime: ModelRuntime {
+    /// job.runtime.compute_units (or delegate) -> MLComputeUnits, as devicelab/runtimes/coreml.py.
+    static let computeUnits: [String: MLComputeUnits] = [
+        "cpu": .cpuOnly, "cpu-gpu": .cpuAndGPU, "all": .all, "cpu-ane": .cpuAndNeuralEngine, // the last: iOS 16+
+    ]
+
+    let name = "coreml"
+    private let units: String
+    private let clock = MonotonicClock()
+    private var model: MLModel?
+    private var compiledURL: URL?
+    private var inputNames: [String] = []
+    private var inputTypes: [MLMultiArrayDataType] = []
+    private var inputShapes: [[Int]] = []
+    private var names: [String] = []
+    private var compileMs: Double?
+    private var initMs: Double?
+
+    init(job: Job) throws {
+        guard job.model.format == "coreml" else {
+            throw JobError("protocol", "the coreml runtime runs coreml models, the job has a \(job.model.format) model")
+        }
+        let requested = job.runtime.computeUnits ?? job.runtime.delegate ?? "all"
+        guard CoreMLRuntime.computeUnits[requested] != nil else {
+            throw JobError("unsupported_backend", "Core ML has no compute units '\(requested)'",
+                           hint: "use one of: all, cpu, cpu-gpu, cpu-ane")
+        }
+        units = requested
+    }
+
+    func version() -> String { "iOS \(DeviceInfo.osVersion)" } // Core ML ships with the OS
+
+    func load(modelURL: URL, job: Job) throws {
+        let started = clock.nanoTime()
+        let compiled: URL
+        do {
+            // The synchronous variant (the async one needs an async context; this loop is synchronous on purpose).
+            compiled = try MLModel.compileModel(at: URL(fileURLWithPath: modelURL.path)) // a folder URL for .mlpackage
+        } catch {
+            throw JobError("model_compile", "Core ML could not compile \(modelURL.lastPathComponent) on this device: "
+                           + CoreMLRuntime.describe(error),
+                           hint: "the model may need a newer iOS than this device runs (its minimum deployment "
+                               + "target), or the .mlpackage folder was not copied whole")
+        }
+        compiledURL = compiled
+        let compiledAt = clock.nanoTime()
+
+        let configuration = MLModelConfiguration()
+        configuration.computeUnits = CoreMLRuntime.computeUnits[units] ?? .all
+        let loaded: MLModel
+        do {
+            loaded = try MLModel(contentsOf: compiled, configuration: configuration)
+        } catch {
+            throw JobError("model_run", "Core ML could not load the compiled model (compute units \(units)): "
+                           + CoreMLRuntime.describe(error))
+        }
+        let loadedAt = clock.nanoTime()
+        compileMs = Timings.ms(from: started, to: compiledAt)
+        initMs = Timings.ms(from: compiledAt, to: loadedAt)
+        model = loaded
+        try mapInputs(loaded.modelDescription, job: job)
+        // Output order: MLModelDescription only gives a dictionary, so outputs are taken in name order.
+        names = loaded.modelDescription.outputDescriptionsByName.keys.sorted()
+    }
+
+    /// Job inputs -> model inputs: by name when every job input name is a model input, else in name order when
+    /// the counts agree (one input: the model's only input, whatever the converter called it).
+    private func mapInputs(_ description: MLModelDescription, job: Job) throws {
+        let byName = description.inputDescriptionsByName
+        let jobNames = job.inputs.map { $0.name }
+        let chosen: [String]
+        if jobNames.allSatisfy({ byName[$0] != nil }) {
+            chosen = jobNames
+        } else if byName.count == jobNames.count {
+            chosen = byName.keys.sorted()
+        } else {
+            throw JobError("model_run", "the job gives \(jobNames.count) input(s) \(jobNames), the model takes "
+                           + "\(byName.keys.sorted())", hint: "the job was built for another model")
+        }
+        inputNames = chosen
+        inputTypes = []
+        inputShapes = []
+        for name in chosen {
+            guard let constraint = byName[name]?.multiArrayConstraint else {
+                throw JobError("model_run", "Core ML input '\(name)' is not a multi-array; devicelab feeds tensors",
+                               hint: "convert with ct.TensorType inputs (devicelab's Core ML converter does)")
+            }
+            inputTypes.append(constraint.dataType)
+            inputShapes.append(constraint.shape.map { $0.intValue })
+        }
+    }
+
+    func used() -> String { "coreml (\(units) requested; Core ML decides per layer)" }
+
+    func prepare(_ sample: [TensorData]) throws -> Any {
+        var features: [String: Any] = [:]
+        for (k, x) in sample.enumerated() {
+            // The model's own shape when it holds the same element count (e.g. [1, 28, 28, 1]); otherwise the
+            // sample's shape, and Core ML says whether it accepts it (flexible shapes).
+            let modelShape = inputShapes[k]
+            let shape = !modelShape.isEmpty && Shapes.elementCount(modelShape) == x.count ? modelShape : x.shape
+            let array = try MLMultiArray(shape: shape.map { NSNumber(value: $0) },
+                                         dataType: CoreMLRuntime.feedType(inputTypes[k]))
+            CoreMLRuntime.fill(array, with: x.floats())
+            features[inputNames[k]] = MLFeatureValue(multiArray: array)
+        }
+        return try MLDictionaryFeatureProvider(dictionary: features)
+    }
+
+    func run(_ feed: Any) throws -> Any {
+        guard let model = model, let provider = feed as? MLFeatureProvider else {
+            throw JobError("runtime_failure", "run before load")
+        }
+        return try model.prediction(from: provider)
+    }
+
+    func finish(_ raw: Any) throws -> [TensorData] {
+        guard let provider = raw as? MLFeatureProvider else { throw JobError("runtime_failure", "not a prediction") }
+        return try names.map { name in
+            guard let array = provider.featureValue(for: name)?.multiArrayValue else {
+                throw JobError("model_run", "Core ML output '\(name)' is not a multi-array")
+            }
+            return TensorData.float32(shape: array.shape.map { $0.intValue }, values: CoreMLRuntime.floats(array))
+        }
+    }
+
+    func outputNames() -> [String] { names }
+
+    func extra() -> [String: Any] {
+        var out: [String: Any] = ["compute_units_requested": units]
+        if let compileMs = compileMs { out["compile_ms"] = compileMs }
+        if let initMs = initMs { out["model_init_ms"] = initMs }
+        if !inputNames.isEmpty {
+            out["coreml_inputs"] = zip(inputNames, inputTypes).map { "\($0.0): \(CoreMLRuntime.typeName($0.1))" }
+        }
+        if !names.isEmpty { out["coreml_outputs"] = names }
+        return out
+    }
+
+    func close() {
+        model = nil
+        if let compiled = compiledURL {
+            try? FileManager.default.removeItem(at: compiled) // compileModel writes into a temporary folder
+        }
+    }
+
+    // MARK: - MLMultiArray <-> float32
+
+    /// What a model input is fed as: its own dtype when Core ML has one we write, else float32.
+    static func feedType(_ modelType: MLMultiArrayDataType) -> MLMultiArrayDataType {
+        switch modelType {
+        case .float16: return .float16
+        case .double: return .double
+        case .int32: return .int32
+        default: return .float32
+        }
+    }
+
+    static func typeName(_ type: MLMultiArrayDataType) -> String {
+        switch type {
+        case .float16: return "float16"
+        case .float32: return "float32"
+        case .double: return "float64"
+        case .int32: return "int32"
+        default: return "dtype \(type.rawValue)"
+        }
+    }
+
+    /// Writes `values` (row-major) into `array`, converting to its data type and honouring its strides.
+    static func fill(_ array: MLMultiArray, with values: [Float]) {
+        let shape = array.shape.map { $0.intValue }
+        let type = array.dataType
+        array.withUnsafeMutableBytes { (raw: UnsafeMutableRawBufferPointer, strides: [Int]) -> Void in
+            let offsets = Shapes.rowMajorOffsets(shape: shape, strides: strides)
+            switch type {
+            case .float16:
+                for (i, o) in offsets.enumerated() {
+                    raw.storeBytes(of: Half.fromFloat(values[i]), toByteOffset: o * 2, as: UInt16.self)
+                }
+            case .double:
+                for (i, o) in offsets.enumerated() {
+                    raw.storeBytes(of: Double(values[i]), toByteOffset: o * 8, as: Double.self)
+                }
+            case .int32:
+                for (i, o) in offsets.enumerated() {
+                    let v = Double(values[i]).rounded()
+                    let clamped = v.isNaN ? 0 : max(-2_147_483_648.0, min(2_147_483_647.0, v))
+                    raw.storeBytes(of: Int32(clamped), toByteOffset: o * 4, as: Int32.self)
+                }
+            default:
+                for (i, o) in offsets.enumerated() {
+                    raw.storeBytes(of: values[i], toByteOffset: o * 4, as: Float.self)
+                }
+            }
+        }
+    }
+
+    /// Every element of `array` in row-major order as float32, honouring its strides (outputs may be padded).
+    static func floats(_ array: MLMultiArray) -> [Float] {
+        let shape = array.shape.map { $0.intValue }
+        let offsets = Shapes.rowMajorOffsets(shape: shape, strides: array.strides.map { $0.intValue })
+        let type = array.dataType
+        return array.withUnsafeBytes { raw -> [Float] in
+            switch type {
+            case .float16:
+                return offsets.map { Half.toFloat(raw.load(fromByteOffset: $0 * 2, as: UInt16.self)) }
+            case .double:
+                return offsets.map { Float(raw.load(fromByteOffset: $0 * 8, as: Double.self)) }
+            case .int32:
+                return offsets.map { Float(raw.load(fromByteOffset: $0 * 4, as: Int32.self)) }
+            default:
+                return offsets.map { raw.load(fromByteOffset: $0 * 4, as: Float.self) }
+            }
+        }
+    }
+
+    static func describe(_ error: Error) -> String {
+        let ns = error as NSError
+        var text = ns.localizedDescription
+        if let reason = ns.localizedFailureReason, !text.contains(reason) { text += " (\(reason))" }
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError {
+            text += "; \(underlying.localizedDescription)"
+        }
+        return Messages.oneLine(text, limit: 800)
+    }
+}
