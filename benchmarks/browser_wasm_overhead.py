@@ -24,7 +24,6 @@ Exits 0 whatever the ratio (it is a benchmark), unless --check is given: then 1 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -34,13 +33,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # before anything imports TensorFlow (all such imports are below)
-
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))  # measure this checkout's devicelab, even when it is not installed
+import paired  # benchmarks/paired.py: importing it sets up the environment, before TensorFlow loads
 
 TOLERANCE = 0.10
 SAMPLES = 100
@@ -57,18 +50,8 @@ BARE_TIMEOUT_S = 120.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=300, help="timed runs per side per round (default 300)")
-    parser.add_argument("--warmup", type=int, default=20, help="untimed warmup runs per side per round (default 20)")
-    parser.add_argument("--rounds", type=int, default=15,
-                        help="interleaved rounds (default 15: fewer rounds swing with machine load)")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers to this JSON file")
-    parser.add_argument("--check", action="store_true", help="exit 1 when the ratio is outside 10%%")
-    args = parser.parse_args(argv)
-    if args.runs < 1 or args.rounds < 1 or args.warmup < 0:
-        parser.error("--runs and --rounds must be >= 1, --warmup >= 0")
-    return args
+    return paired.parse_args(__doc__, argv, runs=300, warmup=20, rounds=15, tolerance=TOLERANCE,
+                             rounds_note=": fewer rounds swing with machine load")
 
 
 # --- model ---------------------------------------------------------------------------------------------
@@ -76,15 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def build_artifact(work: Path) -> Any:
     """LeNet-5 (untrained, seed 0) saved as .keras and converted to tfjs-fp32 through devicelab's cache."""
-    import keras
-
     from devicelab import api
-    from devicelab.models.zoo import architectures
 
-    keras.utils.set_random_seed(0)
-    path = work / "lenet5.keras"
-    architectures.lenet5().save(path)
-    conversion = api.convert(path, variants=[VARIANT], cache=work / "cache").conversions[0]
+    conversion = api.convert(paired.save_lenet5(work), variants=[VARIANT], cache=work / "cache").conversions[0]
     if conversion.error:
         raise conversion.error
     return conversion.artifact
@@ -97,7 +74,7 @@ def bare_runner_root(work: Path) -> Path:
     anything that lands outside its runner root.
     """
     root = work / "bare-runner"
-    source = REPO / "web_runner"
+    source = paired.REPO / "web_runner"
     for relative in BARE_FILES:
         dst = root / relative
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -113,12 +90,7 @@ def bare_runner_root(work: Path) -> Path:
 
 
 def devicelab_round(target: Any, job_dir: Path, result_dir: Path) -> tuple[list[float], dict[str, Any]]:
-    result = target.run(job_dir, result_dir)
-    if not result.ok:
-        error = result.error or {}
-        raise SystemExit(f"devicelab run failed: {error.get('kind')}: {error.get('message')}")
-    return result.timings_ms.runs, {"runtime_used": result.runtime_used, "runtime": result.device.get("runtime"),
-                                    "device": result.device, "extra": result.extra}
+    return paired.devicelab_timings(target.run(job_dir, result_dir))
 
 
 def bare_round(target: Any, url: str) -> tuple[list[float], dict[str, Any]]:
@@ -151,7 +123,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from devicelab.api import MeasureOptions, build_job
     from devicelab.errors import DevicelabError
-    from devicelab.metrics import latency
     from devicelab.targets.browser import BrowserTarget
     from devicelab.targets.webserver import JobServer
 
@@ -164,9 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             target.check("tfjs", "tfjs")
             target._ensure_session()
         except DevicelabError as exc:
-            print(f"error: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""), file=sys.stderr)
-            return 2
-        x = np.random.default_rng(0).random((SAMPLES, 28, 28, 1), dtype=np.float32)
+            return paired.print_error(exc)
+        x = paired.lenet5_inputs(SAMPLES)
         options = MeasureOptions(accuracy=False, runs=args.runs, warmup_runs=args.warmup, min_seconds=0.0,
                                  max_seconds=600.0, threads=1, backend="wasm", timeout_seconds=300.0)
         job_dir = work / "job"
@@ -181,39 +151,19 @@ def main(argv: list[str] | None = None) -> int:
                     f"&runs={args.runs}&warmup={args.warmup}")
         setup_s = time.perf_counter() - started
 
-        pooled: dict[str, list[float]] = {"devicelab": [], "bare": []}
-        rounds: list[dict[str, Any]] = []
-        info: dict[str, Any] = {}
-        bare_info: dict[str, Any] = {}
-        for r in range(args.rounds):
-            order = ("devicelab", "bare") if r % 2 == 0 else ("bare", "devicelab")
-            this: dict[str, list[float]] = {}
-            for side in order:
-                if side == "devicelab":
-                    this[side], info = devicelab_round(target, job_dir, work / f"result-{r}")
-                else:
-                    this[side], bare_info = bare_round(target, bare_url)
-                pooled[side].extend(this[side])
-            if len(this["devicelab"]) != args.runs:
-                print(f"warning: devicelab timed {len(this['devicelab'])} runs in round {r + 1}, not {args.runs}",
-                      file=sys.stderr)
-            med = {side: float(np.median(v)) for side, v in this.items()}
-            rounds.append({"round": r + 1, "first": order[0], "devicelab_median_ms": med["devicelab"],
-                           "bare_median_ms": med["bare"], "ratio": med["devicelab"] / med["bare"]})
+        rounds = paired.interleave(args.rounds, args.runs,
+                                   devicelab=lambda r: devicelab_round(target, job_dir, work / f"result-{r}"),
+                                   bare=lambda r: bare_round(target, bare_url))
     finally:
         target.close()
         if bare_server is not None:
             bare_server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
-    stats = {side: latency.summarize(values) for side, values in pooled.items()}
-    dl, bare = stats["devicelab"], stats["bare"]
-    ratio = dl["median_ms"] / bare["median_ms"]
-    p90_ratio = dl["p90_ms"] / bare["p90_ms"]
-    within = abs(ratio - 1.0) <= TOLERANCE
-    verdict = "PASS (within 10%)" if within else "OUTSIDE 10%"
+    cmp = paired.compare(rounds, TOLERANCE)
     total_s = time.perf_counter() - started
 
+    info, bare_info = rounds.info["devicelab"], rounds.info["bare"]
     device, extra = info.get("device", {}), info.get("extra", {})
     for side, found in (("devicelab", extra), ("bare", bare_info)):
         if found.get("crossOriginIsolated") is not True:
@@ -228,38 +178,15 @@ def main(argv: list[str] | None = None) -> int:
           f"{SAMPLES} random inputs, {os.cpu_count()} cores")
     print(f"crossOriginIsolated: devicelab {extra.get('crossOriginIsolated')}, "
           f"bare {bare_info.get('crossOriginIsolated')}; timer resolution {extra.get('timer_resolution_ms')} ms")
-    print()
-    print(f"{'round':>5}  {'first':<9}  {'devicelab ms':>12}  {'bare ms':>9}  {'ratio':>6}")
-    for row in rounds:
-        print(f"{row['round']:>5}  {row['first']:<9}  {row['devicelab_median_ms']:>12.4f}  "
-              f"{row['bare_median_ms']:>9.4f}  {row['ratio']:>6.3f}")
-    print()
-    print(f"{'pooled':<16}  {'median ms':>9}  {'p90 ms':>8}  {'n':>6}")
-    print(f"{'devicelab':<16}  {dl['median_ms']:>9.4f}  {dl['p90_ms']:>8.4f}  {dl['n']:>6}")
-    print(f"{'bare page':<16}  {bare['median_ms']:>9.4f}  {bare['p90_ms']:>8.4f}  {bare['n']:>6}")
-    print(f"{'devicelab/bare':<16}  {ratio:>9.3f}  {p90_ratio:>8.3f}")
-    print()
-    print(f"{verdict}  (median ratio {ratio:.3f}; overhead {(dl['median_ms'] - bare['median_ms']) * 1000:+.1f} us "
-          f"per run; setup {setup_s:.1f} s, total {total_s:.1f} s)")
+    paired.print_report(rounds, cmp, bare_label="bare page", digits=4, setup_s=setup_s, total_s=total_s)
 
-    if args.json:
-        doc = {
-            "benchmark": "browser_wasm_overhead", "model": "lenet5", "variant": VARIANT, "backend": "wasm",
+    head = {"benchmark": "browser_wasm_overhead", "model": "lenet5", "variant": VARIANT, "backend": "wasm",
             "runtime_used": info.get("runtime_used"), "runtime": runtime, "device": device,
             "cross_origin_isolated": {"devicelab": extra.get("crossOriginIsolated"),
                                       "bare": bare_info.get("crossOriginIsolated")},
             "threads": {"devicelab": extra.get("threads"), "bare": bare_info.get("threads")},
-            "timer_resolution_ms": extra.get("timer_resolution_ms"), "bare_page": bare_info,
-            "runs": args.runs, "warmup": args.warmup, "rounds": args.rounds, "samples": SAMPLES,
-            "tolerance": TOLERANCE,
-            "devicelab": {k: dl[k] for k in ("n", "median_ms", "p90_ms", "p99_ms", "mean_ms", "min_ms")},
-            "bare": {k: bare[k] for k in ("n", "median_ms", "p90_ms", "p99_ms", "mean_ms", "min_ms")},
-            "ratio_median": ratio, "ratio_p90": p90_ratio, "within_tolerance": within, "per_round": rounds,
-            "setup_seconds": round(setup_s, 2), "total_seconds": round(total_s, 2),
-        }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(doc, indent=2) + "\n")
-    return 1 if args.check and not within else 0
+            "timer_resolution_ms": extra.get("timer_resolution_ms"), "bare_page": bare_info}
+    return paired.finish(args, head, SAMPLES, rounds, cmp, setup_s, total_s)
 
 
 if __name__ == "__main__":
