@@ -357,11 +357,19 @@ def ios_install(
                                                     "ios_app's simulator build).")] = None,
     device: Annotated[str, typer.Option("--device", help="UDID, alias or piece of the name of a booted simulator "
                                         "or paired device.")] = "booted",
+    build: Annotated[bool, typer.Option("--build", help="Build ios_app first (XcodeGen + xcodebuild); the default "
+                                        "when no APP is given and no build exists.")] = False,
+    team: Annotated[str | None, typer.Option("--team", help="Apple development team, to sign builds for devices.")]
+    = None,
 ) -> None:
-    """Install (or update) the devicelab app on a booted simulator or a paired device."""
-    from devicelab.targets.ios import DEFAULT_APP, IOSTarget
+    """Build (or take a given build of) the devicelab app and install it on a booted simulator or a paired
+    device."""
+    from devicelab.targets.ios import DEFAULT_APP, IOSTarget, build_app
 
     target = IOSTarget("" if device == "booted" else device)
+    if app_path is None and (build or not DEFAULT_APP.exists() or not target.simulator):
+        with console.status("building ios_app with xcodebuild..."):
+            app_path = build_app(simulator=target.simulator, team=team)
     target.install(app_path or DEFAULT_APP)
     console.print(f"installed on {target.device.label}")
 

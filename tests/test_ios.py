@@ -174,3 +174,10 @@ def test_cli_devices_and_deploy(fake, sidecar, lenet5, tmp_path) -> None:
                           env=env, timeout=600)
     assert done.returncode == 1 and "ios:iPhone 15" in done.stdout and "model_run" in done.stdout
     assert "provide a sidecar" in " ".join(done.stderr.split()) and "Traceback" not in done.stderr
+
+
+def test_building_the_app_needs_xcode_tools(fake, monkeypatch) -> None:
+    monkeypatch.setenv("PATH", f"{Path(fake.env()['PATH'].split(':')[0])}:/usr/bin:/bin")  # xcrun, no xcodebuild
+    with pytest.raises(ios.IOSError, match="needs xcodegen and xcodebuild") as info:
+        ios.build_app(simulator=True)
+    assert "brew install xcodegen" in info.value.hint

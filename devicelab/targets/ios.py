@@ -136,6 +136,29 @@ def match_device(selector: str, devices: list[IOSDevice], aliases: dict[str, str
     return device
 
 
+def build_app(simulator: bool, team: str | None = None) -> Path:
+    """Build ios_app with XcodeGen + xcodebuild (what ios_app/README.md does by hand); returns the .app."""
+    project = DEFAULT_APP.parents[4]
+    missing = [tool for tool in ("xcodegen", "xcodebuild") if shutil.which(tool) is None]
+    if missing:
+        raise IOSError(f"building the iOS app needs {' and '.join(missing)}",
+                       hint="on a Mac: brew install xcodegen, and Xcode for xcodebuild; or pass a built .app")
+    steps = [["xcodegen", "generate"],
+             ["xcodebuild", "-project", "DeviceLab.xcodeproj", "-scheme", "DeviceLab", "-destination",
+              "generic/platform=iOS Simulator" if simulator else "generic/platform=iOS", "-derivedDataPath", "build",
+              *([] if simulator else ["-allowProvisioningUpdates", f"DEVELOPMENT_TEAM={team or ''}"]), "build"]]
+    for step in steps:
+        done = subprocess.run(step, cwd=project, capture_output=True, text=True, timeout=1800)
+        if done.returncode != 0:
+            raise IOSError(f"`{' '.join(step[:2])}` failed in {project}: {_last_line(done.stdout + done.stderr)}",
+                           hint="see ios_app/README.md; devices need --team with your Apple development team")
+    app = project / "build/Build/Products" / ("Debug-iphonesimulator" if simulator else "Debug-iphoneos") / \
+        "DeviceLab.app"
+    if not app.is_dir():
+        raise IOSError(f"xcodebuild finished but {app} is missing")
+    return app
+
+
 class IOSTarget(RuntimeTable, Target):
     runtimes = RUNTIMES
     where = "the iOS app"
