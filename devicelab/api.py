@@ -386,3 +386,66 @@ def results(store: Path | None = None, **filters: Any) -> list[Any]:
 def export(fmt: str, destination: Path | None = None, store: Path | None = None, **filters: Any) -> str:
     with Store(store or default_store()) as db:
         return db.export(destination, fmt, db.rows(**filters))
+
+
+# --- compare -----------------------------------------------------------------------------------------
+
+
+def load_records(spec: str, store: Path | None = None) -> list[dict[str, Any]]:
+    """Results to compare, from one of:
+
+    - a results store file (.sqlite): all its rows;
+    - a JSON export (`devicelab export --format json`): all its results;
+    - `run:RUN_ID` (also `run:latest`, `run:previous`): one run of the default store (or ``store``);
+    - `STORE_PATH:RUN_ID` (also `:latest` / `:previous`): one run of that store file.
+    Records are store summary columns plus "runs", the raw warm latency samples in ms.
+    """
+    import json
+
+    path = Path(spec)
+    if path.is_file():
+        if path.suffix.lower() == ".json" or path.read_bytes()[:1] in (b"{", b"["):
+            try:
+                doc = json.loads(path.read_text())
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise UsageError(f"cannot read {path} as a JSON export: {exc}",
+                                 hint="write one with `devicelab export --format json -o FILE`") from None
+            if not isinstance(doc, dict) or doc.get("schema") != "devicelab.export/1":
+                raise UsageError(f"{path} is not a devicelab JSON export",
+                                 hint="write one with `devicelab export --format json -o FILE`")
+            return [{**d, "runs": (d.get("result") or {}).get("timings_ms", {}).get("runs")} for d in doc["results"]]
+        return _store_records(path, None)
+    where, _, run_id = spec.rpartition(":")
+    if where == "run":
+        return _store_records(store or default_store(), run_id)
+    if where and Path(where).is_file():
+        return _store_records(Path(where), run_id)
+    raise UsageError(f"cannot find results '{spec}'",
+                     hint="give a store file (.sqlite), a JSON export, run:RUN_ID (default store) or STORE:RUN_ID")
+
+
+def _store_records(path: Path, run_id: str | None) -> list[dict[str, Any]]:
+    with Store(path) as db:
+        if run_id in ("latest", "previous"):
+            runs = list(dict.fromkeys(r["run_id"] for r in db.rows() if r.get("run_id")))
+            wanted = -1 if run_id == "latest" else -2
+            if len(runs) < -wanted:
+                raise UsageError(f"{path} holds {len(runs)} run(s): there is no {run_id} run",
+                                 hint="measure again, or name runs by id (see `devicelab results`)")
+            run_id = runs[wanted]
+        rows = db.rows(run_id=run_id) if run_id else db.rows()
+    if not rows:
+        raise UsageError(f"no results for run '{run_id}' in {path}" if run_id else f"no results in {path}",
+                         hint="run ids are in the run_id column of `devicelab export`")
+    skip = {"result_json", "outputs", "device_json", "job_json", "metrics_json"}
+    return [{**{k: v for k, v in r.fields.items() if k not in skip},
+             "runs": r.result.get("timings_ms", {}).get("runs")} for r in rows]
+
+
+def compare(a: str, b: str, gates: list[str] | None = None, store: Path | None = None) -> tuple[Any, list[Any]]:
+    """Compare results A (before) with B (after); returns the Comparison and the gate failures."""
+    from devicelab.metrics import compare as cmp
+
+    parsed = [cmp.parse_gate(g) for g in gates or []]
+    comparison = cmp.compare_records(load_records(a, store), load_records(b, store), a, b)
+    return comparison, cmp.evaluate_gates(comparison, parsed)

@@ -326,6 +326,54 @@ def export(
 
 
 @app.command()
+def compare(
+    a: Annotated[str, typer.Argument(help="Before: a store file (.sqlite), a JSON export, run:RUN_ID (default "
+                                     "store; also run:latest, run:previous) or STORE:RUN_ID.")],
+    b: Annotated[str, typer.Argument(help="After, given the same way.")],
+    fail_if: Annotated[list[str] | None, typer.Option("--fail-if", help="Gate, repeatable: latency>+10%, "
+                                                      "accuracy<-0.5pt, agreement<-1pt, memory>+20%, size>+5%. "
+                                                      "Latency, accuracy and agreement gates need a significant "
+                                                      "change.")] = None,
+    markdown: Annotated[Path | None, typer.Option("--markdown", help="Write the pull request comment (markdown) "
+                                                  "here instead of stdout.")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Compare two runs per (model, variant, target, runtime): which differences are significant; gate CI.
+
+    Exits 1 when a --fail-if gate fails. Latency: median ratio B/A, bootstrap 95% interval, Mann-Whitney p.
+    Accuracy/agreement: points, Newcombe 95% interval, two-proportion z-test. Memory and size: plain ratios.
+    """
+    from rich.markup import escape
+    from rich.table import Table
+
+    from devicelab import api
+    from devicelab.metrics import compare as cmp
+
+    comparison, failures = api.compare(a, b, _split(fail_if), store=store)
+    table = Table(title=f"{a} → {b}", title_justify="left")
+    for column in cmp.HEADER:
+        table.add_column(column, justify="left" if column in ("key", "metric") else "right")
+    for row in cmp.rows(comparison):
+        table.add_row(*map(escape, row[:-1]), "[bold]yes[/bold]" if row[-1] == "yes" else row[-1])
+    console.print(table)
+    for title, keys in (("only in B", comparison.added), ("only in A", comparison.removed)):
+        if keys:
+            console.print(f"{title}: " + ", ".join(" / ".join(k) for k in keys))
+    text = cmp.markdown(comparison, failures, [cmp.parse_gate(g) for g in _split(fail_if) or []])
+    if markdown is None:
+        console.print()
+        console.file.write(text)
+    else:
+        markdown.write_text(text)
+        err_console.print(f"wrote {markdown}")
+    for failure in failures:
+        err_console.print(f"[bold red]gate failed:[/bold red] {failure.gate.text}: {' / '.join(failure.key)} "
+                          f"{cmp.format_change(failure.diff)} ({cmp.format_interval(failure.diff)})")
+    if failures:
+        raise typer.Exit(1)
+
+
+@app.command()
 def devices() -> None:
     """List the targets this machine can measure on: the PC, Android devices, iOS simulators and devices, and the
     browsers with their drivers."""
