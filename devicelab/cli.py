@@ -422,40 +422,40 @@ def ios_install(
     console.print(f"installed on {target.device.label}")
 
 
-def _ios_devices() -> None:
+def _device_table(platform: str, title: str, lister: Any, columns: tuple[str, ...], row: Any) -> None:
+    """One platform's devices as a table, or the one line that says why there are none."""
     from rich.table import Table
 
+    try:
+        found = lister()
+    except DevicelabError as exc:
+        console.print(f"{platform}: {exc.message}")
+        return
+    if not found:
+        console.print(f"{platform}: no devices")
+        return
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for device in found:
+        table.add_row(*row(device))
+    console.print(table)
+
+
+def _ios_devices() -> None:
     from devicelab.targets.ios import list_devices
 
-    try:
-        found = list_devices()
-    except DevicelabError as exc:
-        console.print(f"iOS: {exc.message}")
-        return
-    table = Table(title="iOS simulators and devices", title_justify="left")
-    for column in ("UDID / identifier", "name", "kind", "OS", "state"):
-        table.add_column(column)
-    for d in found:
-        table.add_row(d.udid, d.name, d.kind, d.os, d.state + ("" if d.paired else " (not paired)"))
-    console.print(table if found else "iOS: no simulators or devices")
+    _device_table("iOS", "iOS simulators and devices", list_devices, ("UDID / identifier", "name", "kind", "OS",
+                                                                      "state"),
+                  lambda d: (d.udid, d.name, d.kind, d.os, d.state + ("" if d.paired else " (not paired)")))
 
 
 def _android_devices() -> None:
-    from rich.table import Table
-
     from devicelab.targets.android import list_devices
 
-    try:
-        found = list_devices()
-    except DevicelabError as exc:
-        console.print(f"Android: {exc.message}")
-        return
-    table = Table(title="Android devices", title_justify="left")
-    for column in ("serial", "model", "Android", "ABI", "state"):
-        table.add_column(column)
-    for d in found:
-        table.add_row(d.serial, f"{d.manufacturer} {d.model}".strip() or "-", d.android or "-", d.abi or "-", d.state)
-    console.print(table if found else "Android: no devices attached")
+    _device_table("Android", "Android devices", list_devices, ("serial", "model", "Android", "ABI", "state"),
+                  lambda d: (d.serial, f"{d.manufacturer} {d.model}".strip() or "-", d.android or "-", d.abi or "-",
+                             d.state))
 
 
 @app.command()

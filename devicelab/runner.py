@@ -9,6 +9,7 @@ Raw per-run times are kept; statistics are computed later on the host, once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sys
@@ -30,13 +31,11 @@ _PROGRESS_EVERY_S = 0.2
 
 def host_device() -> dict[str, Any]:
     cpu = platform.processor() or platform.machine()
-    try:
+    with contextlib.suppress(OSError):  # no /proc/cpuinfo off Linux: keep platform's answer
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    except OSError:
-        pass
     return {"platform": sys.platform, "model": platform.node() or "PC", "os": platform.platform(), "cpu": cpu,
             "abi": platform.machine(), "cores": os.cpu_count(), "python": platform.python_version()}
 

@@ -359,11 +359,11 @@ class AndroidTarget(RuntimeTable, Target):
 
 
 class _DeviceGone(Exception):
-    pass
+    """The device left the adb server's list while we talked to it (unplugged, rebooted, adb restarted)."""
 
 
 class _StorageFull(Exception):
-    pass
+    """A push failed for lack of space on /sdcard."""
 
 
 class _PssSampler:

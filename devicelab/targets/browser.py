@@ -197,7 +197,7 @@ class BrowserTarget(RuntimeTable, Target):
 
 
 class _BrowserGone(Exception):
-    pass
+    """WebDriver lost the browser or its tab (crash, killed process)."""
 
 
 class _RendererSampler:

@@ -320,5 +320,5 @@ class IOSTarget(RuntimeTable, Target):
 
 
 class _Locked(Exception):
-    pass
+    """devicectl refused because the device is locked."""
 
