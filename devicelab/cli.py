@@ -216,7 +216,6 @@ def _run_measure(model: str, variant: list[str] | None, runtime: str | None, dat
                  sweep: list[str] | None) -> None:
     """Measure, close the target whatever happens, show the table, exit 1 if any job failed."""
     from devicelab import api
-    from devicelab.report.terminal import results_table
 
     try:
         with _Bars() as bars:
@@ -225,8 +224,20 @@ def _run_measure(model: str, variant: list[str] | None, runtime: str | None, dat
                                    backends=_split(sweep), progress=bars)
     finally:
         target.close()
-    rows = {r["id"]: r for r in api.results(store=store)} if measured else {}
-    console.print(results_table([rows[m.row_id] for m in measured if m.row_id in rows], title="Measured"))
+    _show_measured(measured, store, "Measured")
+
+
+def _show_measured(measured: list[Any], store: Path | None, title: str, note: str | None = None) -> None:
+    """The stored rows of just these measurements as a table, then each failure; exit 1 if any failed."""
+    from devicelab.paths import default_store
+    from devicelab.report.terminal import results_table
+    from devicelab.store import Store
+
+    with Store(store or default_store()) as db:  # only these rows: a long-used store holds thousands
+        rows = [row for m in measured if m.row_id and (row := db.get(m.row_id))]
+    console.print(results_table(rows, title=title))
+    if note:
+        console.print(note)
     failed = [m for m in measured if not m.ok]
     for m in failed:
         _print_error(m.error)
@@ -480,7 +491,7 @@ def demo(
     variant, measure every variant that runs on this PC, and show the comparison."""
     from devicelab import api
     from devicelab.convert.variants import VARIANTS
-    from devicelab.report.terminal import conversions_table, results_table
+    from devicelab.report.terminal import conversions_table
 
     cache = _cache(cache_dir)
     with _Bars() as bars:
@@ -495,15 +506,9 @@ def demo(
     with _Bars() as bars:
         measured = api.measure("lenet5", variants=["original", *runnable], options=options, store=store,
                                cache=cache, progress=bars)
-    rows = {r['id']: r for r in api.results(store=store)}
-    console.print(results_table([rows[m.row_id] for m in measured if m.row_id in rows], title="LeNet-5 on this PC"))
-    console.print("[dim]Core ML variants convert here but run on macOS / iOS only; TF.js variants run in browsers."
-                  "[/dim]")
-    if any(not m.ok for m in measured):
-        for m in measured:
-            if not m.ok:
-                _print_error(m.error)
-        raise typer.Exit(1)
+    _show_measured(measured, store, "LeNet-5 on this PC",
+                   "[dim]Core ML variants convert here but run on macOS / iOS only; TF.js variants run in "
+                   "browsers.[/dim]")
 
 
 @zoo_app.command("list")
