@@ -149,6 +149,7 @@ class Measurement:
     result: Result | None
     summary: dict[str, Any]
     error: DevicelabError | None = None
+    outputs: list[np.ndarray] = field(default_factory=list, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -204,7 +205,7 @@ def measure(model: str | Path, *, variants: list[str] | None = None, runtime: st
     with Store(store or default_store()) as db:
         ref_outputs = None
         if reference:
-            ref_outputs = _reference_outputs(db, source, dataset, x, target, options, run_id, progress, results,
+            ref_outputs = _reference_outputs(db, source, dataset, x, cache, options, run_id, progress, results,
                                              wanted=ORIGINAL in chosen)
         for name in chosen:
             if name == ORIGINAL and any(r.variant == ORIGINAL for r in results):
@@ -225,7 +226,7 @@ def _dataset_for(source: SourceModel, data: str | None, samples: int | None) -> 
     return load_dataset(spec, split="test", limit=samples)
 
 
-def _reference_outputs(db: Store, source: SourceModel, dataset: Dataset, x: np.ndarray, target: Target,
+def _reference_outputs(db: Store, source: SourceModel, dataset: Dataset, x: np.ndarray, cache: Path,
                        options: MeasureOptions, run_id: str, progress: ProgressFn | None,
                        results: list[Measurement], wanted: bool) -> np.ndarray | None:
     """Outputs of the original model on the host (the PC reference), from the store or measured now."""
@@ -233,12 +234,12 @@ def _reference_outputs(db: Store, source: SourceModel, dataset: Dataset, x: np.n
     if found is not None and not wanted:
         return found.outputs()[0]
     # The reference always runs on the host: it is what "the model on my PC" means.
-    measured = _measure_one(db, source, ORIGINAL, None, dataset, x, HostTarget(), options, None, cache_dir(),
-                            run_id, None, progress)
+    measured = _measure_one(db, source, ORIGINAL, None, dataset, x, HostTarget(), options, None, cache, run_id,
+                            None, progress)
     results.append(measured)
-    if not measured.ok:
+    if not measured.ok or not measured.outputs:
         return found.outputs()[0] if found is not None else None
-    return db.get(measured.row_id).outputs()[0] if measured.row_id else None
+    return measured.outputs[0]
 
 
 def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None, dataset: Dataset,
@@ -251,15 +252,12 @@ def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None,
                               "dataset_sha256": dataset.sha256, "samples": len(x), "simulated": 0}
     runtime_name = runtime or "?"
     try:
+        fmt = source.format if name == ORIGINAL else registry.get(name).format
+        runtime_name = target.default_runtime(fmt) if name == ORIGINAL else runtime or target.default_runtime(fmt)
+        target.check(runtime_name, fmt)  # fail fast (Core ML off macOS) before converting
         if name == ORIGINAL:
-            fmt = source.format
-            runtime_name = "keras" if fmt in ("keras", "savedmodel") else "onnxruntime"
             model_path, size, sha = source.path, _size(source.path), source.sha256
         else:
-            variant = registry.get(name)
-            fmt = variant.format
-            runtime_name = runtime or target.default_runtime(fmt)
-            target.check(runtime_name, fmt)  # fail fast (Core ML off macOS) before converting
             if progress:
                 progress(label, 0, 1, "converting")
             report = convert(source.path, variants=[name], calibration=calibration, cache=cache, source=source)
@@ -269,7 +267,6 @@ def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None,
             artifact = conversion.artifact
             assert artifact is not None
             model_path, size, sha = artifact.model_path, artifact.size_bytes, artifact.sha256
-        target.check(runtime_name, fmt)
         fields.update(format=fmt, runtime=f"{runtime_name}/{setting}" if setting else runtime_name, size_bytes=size,
                       artifact_sha256=sha)
         with _job_folder() as (job_dir, result_dir):
@@ -290,7 +287,7 @@ def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None,
         err = result.error or {}
         error = DevicelabError(f"{label}: {err.get('message', 'failed')}", err.get("hint"))
         error.kind = err.get("kind", "error")
-    return Measurement(name, target.name, runtime_name, row_id, result, summary, error)
+    return Measurement(name, target.name, runtime_name, row_id, result, summary, error, outputs)
 
 
 def build_job(job_dir: Path, model_path: Path, fmt: str, variant: str, sha: str, x: np.ndarray, runtime: str,
