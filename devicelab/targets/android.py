@@ -21,6 +21,7 @@ from devicelab import protocol
 from devicelab.errors import DevicelabError, UsageError, require
 from devicelab.protocol import MemorySample, Result
 from devicelab.targets.base import Progress, RuntimeTable, Target
+from devicelab.targets.sampling import PeakSampler
 
 PACKAGE = "dev.devicelab.app"
 ACTIVITY = f"{PACKAGE}/.MeasureActivity"
@@ -294,8 +295,8 @@ class AndroidTarget(RuntimeTable, Target):
 
     def _augment(self, result: Result, result_dir: Path, pss: _PssSampler) -> Result:
         """Add what only the host sees: PSS from dumpsys meminfo, and which device and server this was."""
-        if pss.peak_kib:
-            result.memory.append(MemorySample("pss_peak", pss.peak_kib / 1024, "MiB", pss.METHOD, "run"))
+        if pss.peak:
+            result.memory.append(MemorySample("pss_peak", pss.peak / 1024, "MiB", pss.METHOD, "run"))
         result.device.update(serial=self.device.serial, adb_server=self.device.server)
         protocol.write_result(result_dir, result)
         return result
@@ -366,32 +367,20 @@ class _StorageFull(Exception):
     """A push failed for lack of space on /sdcard."""
 
 
-class _PssSampler:
-    """Peak PSS of the app from `dumpsys meminfo`, sampled by the host while the job runs."""
+class _PssSampler(PeakSampler):
+    """Peak PSS (KiB) of the app from `dumpsys meminfo`, sampled by the host while the job runs."""
 
+    period = _PSS_EVERY_S
     METHOD = "dumpsys meminfo TOTAL PSS, sampled by the host every 1 s"
 
     def __init__(self, target: AndroidTarget) -> None:
-        self.target, self.peak_kib = target, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="pss", daemon=True)
+        super().__init__("pss")
+        self.target = target
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        while True:  # sample at once (short jobs), then every second
-            try:
-                text = self.target.handle.shell(["dumpsys", "meminfo", PACKAGE], timeout=10)
-            except Exception:  # sampling is best effort; the job's own outcome is decided elsewhere
-                text = ""
-            found = re.search(r"TOTAL PSS:\s*(\d+)", text) or re.search(r"^\s*TOTAL\s+(\d+)", text, re.M)
-            if found:
-                self.peak_kib = max(self.peak_kib, int(found.group(1)))
-            if self._stop.wait(_PSS_EVERY_S):
-                return
+    def sample(self) -> int | None:
+        try:
+            text = self.target.handle.shell(["dumpsys", "meminfo", PACKAGE], timeout=10)
+        except Exception:  # a busy or vanished device: no reading this time
+            return None
+        found = re.search(r"TOTAL PSS:\s*(\d+)", text) or re.search(r"^\s*TOTAL\s+(\d+)", text, re.M)
+        return int(found.group(1)) if found else None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from devicelab.errors import DevicelabError
 from devicelab.protocol import MemorySample, Result
 from devicelab.targets.base import Progress, RuntimeTable, Target
 from devicelab.targets.browsers import start_session
+from devicelab.targets.sampling import PeakSampler
 from devicelab.targets.webserver import JobServer
 
 # Which web runtime runs which artifact format, and the backends each accepts (first = default).
@@ -147,8 +147,8 @@ class BrowserTarget(RuntimeTable, Target):
     def _augment(self, result: Result, result_dir: Path, sampler: _RendererSampler | None) -> Result:
         """Add what only the host sees: browser/driver versions, CDP metrics, the renderer's USS."""
         result.device.update({k: v for k, v in self.session.items() if k not in ("profile",) and v is not None})
-        if sampler and sampler.peak_uss:
-            result.memory.append(MemorySample("renderer_uss_peak", sampler.peak_uss / 2**20, "MiB",
+        if sampler and sampler.peak:
+            result.memory.append(MemorySample("renderer_uss_peak", sampler.peak / 2**20, "MiB",
                                               sampler.METHOD, "run"))
         for metric, value in self._cdp_metrics().items():
             result.memory.append(MemorySample(metric, value / 2**20, "MiB", f"CDP Performance.getMetrics {metric}",
@@ -200,27 +200,19 @@ class _BrowserGone(Exception):
     """WebDriver lost the browser or its tab (crash, killed process)."""
 
 
-class _RendererSampler:
-    """Peak USS of the page's renderer, sampled from outside the browser (what the OS charges the page).
+class _RendererSampler(PeakSampler):
+    """Peak USS (bytes) of the page's renderer, sampled from outside the browser (what the OS charges the page).
 
     Sampling reads /proc/<pid>/smaps, which costs CPU on a machine that is also timing the page: the renderer
     is looked up once per second and its USS read four times a second, well under 1% of a core.
     """
 
-    PERIOD_S = 0.25
+    period = 0.25
     METHOD = "psutil USS of the page's renderer process, sampled every 250 ms"
 
     def __init__(self, driver: Any) -> None:
-        self.driver, self.peak_uss = driver, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="renderer-uss", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
+        super().__init__("renderer-uss")
+        self.driver, self._process, self._found_at = driver, None, 0.0
 
     def _renderer(self) -> Any:
         """The newest renderer process (the old tab's renderer may still be exiting)."""
@@ -233,19 +225,18 @@ class _RendererSampler:
         except (psutil.Error, AttributeError):
             return None
 
-    def _loop(self) -> None:
+    def sample(self) -> int | None:
         import psutil
 
-        process, found_at = None, 0.0
-        while not self._stop.wait(self.PERIOD_S):
-            if process is None or time.monotonic() - found_at > 1.0:
-                process, found_at = self._renderer(), time.monotonic()
-            if process is None:
-                continue
-            try:
-                self.peak_uss = max(self.peak_uss, process.memory_full_info().uss)
-            except psutil.Error:
-                process = None
+        if self._process is None or time.monotonic() - self._found_at > 1.0:
+            self._process, self._found_at = self._renderer(), time.monotonic()
+        if self._process is None:
+            return None
+        try:
+            return self._process.memory_full_info().uss
+        except psutil.Error:
+            self._process = None
+            return None
 
 
 def _is_page_renderer(cmdline: list[str]) -> bool:
