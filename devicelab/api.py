@@ -24,6 +24,7 @@ from devicelab.convert import variants as registry
 from devicelab.convert.base import Variant
 from devicelab.data import Dataset, fit_to_shape, load_dataset
 from devicelab.errors import CalibrationError, DataError, DevicelabError, UsageError
+from devicelab.hashing import sha256_json
 from devicelab.metrics import accuracy as accuracy_metrics
 from devicelab.metrics import latency, memory
 from devicelab.models import SourceModel, load_source
@@ -150,6 +151,7 @@ class Measurement:
     summary: dict[str, Any]
     error: DevicelabError | None = None
     outputs: list[np.ndarray] = field(default_factory=list, repr=False)
+    reused: bool = False  # taken from the store (same job measured before) rather than measured now
 
     @property
     def ok(self) -> bool:
@@ -180,7 +182,8 @@ _DEFAULT_RUNTIME_VARIANT = {"keras": ORIGINAL, "tflite": "tflite-fp32", "onnxrun
 def measure(model: str | Path, *, variants: list[str] | None = None, runtime: str | None = None,
             data: str | None = None, target: Target | None = None, options: MeasureOptions | None = None,
             calibration: str | None = None, store: Path | None = None, cache: Path | None = None,
-            reference: bool = True, backends: list[str] | None = None,
+            reference: bool = True, backends: list[str] | None = None, reuse: bool = False,
+            tag: str | None = None, dataset: Dataset | None = None,
             progress: ProgressFn | None = None) -> list[Measurement]:
     """Measure variants of a model on a target and store every result the moment it arrives.
 
@@ -188,6 +191,9 @@ def measure(model: str | Path, *, variants: list[str] | None = None, runtime: st
     computed against the original's outputs on the same samples, measured first when not in the store yet.
     ``backends`` sweeps the target's runtime setting (browser backends, TFLite delegates): each variant x
     setting is one job.
+    ``reuse`` takes a job's result from the store when exactly that job (same artifact, target, runtime
+    setting, options, samples and ``tag``) already finished there; ``tag`` tells repeats of a job apart.
+    ``dataset`` gives the samples directly (already loaded) instead of ``data``.
     """
     options = options or MeasureOptions()
     cache = cache or cache_dir()
@@ -198,14 +204,15 @@ def measure(model: str | Path, *, variants: list[str] | None = None, runtime: st
     names = variants or [_DEFAULT_RUNTIME_VARIANT.get(default, ORIGINAL)]
     chosen = [n if n == ORIGINAL else registry.get(n).name for n in names]
     source = load_source(model, cache)
-    dataset = _dataset_for(source, data, options.samples)
+    dataset = dataset if dataset is not None else _dataset_for(source, data, options.samples)
     x = fit_to_shape(dataset.x, tuple(source.inputs[0].shape)).astype(np.float32)
     run_id = new_run_id()
     results: list[Measurement] = []
+    plan = _JobPlan(run_id, reuse, tag)
     with Store(store or default_store()) as db:
         ref_outputs = None
         if reference:
-            ref_outputs = _reference_outputs(db, source, dataset, x, cache, options, run_id, progress, results,
+            ref_outputs = _reference_outputs(db, source, dataset, x, cache, options, plan, progress, results,
                                              wanted=ORIGINAL in chosen)
         for name in chosen:
             if name == ORIGINAL and any(r.variant == ORIGINAL for r in results):
@@ -214,7 +221,7 @@ def measure(model: str | Path, *, variants: list[str] | None = None, runtime: st
             for setting in (backends or [getattr(options, field_name)]) if name != ORIGINAL else [None]:
                 swept = replace(options, **{field_name: setting})
                 results.append(_measure_one(db, source, name, runtime, dataset, x, target, swept, calibration,
-                                            cache, run_id, ref_outputs, progress))
+                                            cache, plan, ref_outputs, progress))
     return results
 
 
@@ -227,14 +234,14 @@ def _dataset_for(source: SourceModel, data: str | None, samples: int | None) -> 
 
 
 def _reference_outputs(db: Store, source: SourceModel, dataset: Dataset, x: np.ndarray, cache: Path,
-                       options: MeasureOptions, run_id: str, progress: ProgressFn | None,
+                       options: MeasureOptions, plan: _JobPlan, progress: ProgressFn | None,
                        results: list[Measurement], wanted: bool) -> np.ndarray | None:
     """Outputs of the original model on the host (the PC reference), from the store or measured now."""
     found = db.find_reference(source.sha256, dataset.sha256, len(x))
     if found is not None and not wanted:
         return found.outputs()[0]
     # The reference always runs on the host: it is what "the model on my PC" means.
-    measured = _measure_one(db, source, ORIGINAL, None, dataset, x, HostTarget(), options, None, cache, run_id,
+    measured = _measure_one(db, source, ORIGINAL, None, dataset, x, HostTarget(), options, None, cache, plan,
                             None, progress)
     results.append(measured)
     if not measured.ok or not measured.outputs:
@@ -242,12 +249,30 @@ def _reference_outputs(db: Store, source: SourceModel, dataset: Dataset, x: np.n
     return measured.outputs[0]
 
 
+@dataclass(frozen=True)
+class _JobPlan:
+    """What every job of one measure() call shares: its run id and whether finished jobs are reused."""
+
+    run_id: str
+    reuse: bool = False
+    tag: str | None = None
+
+
+def job_key(*, model_sha256: str, variant: str, artifact_sha256: str, target: str, runtime: str,
+            options: MeasureOptions, dataset_sha256: str, samples: int, tag: str | None = None) -> str:
+    """Identity of a job: two jobs with the same key measure the same thing (the timeout does not count)."""
+    settings = {k: v for k, v in options.__dict__.items() if k != "timeout_seconds"}
+    return sha256_json({"model": model_sha256, "variant": variant, "artifact": artifact_sha256, "target": target,
+                        "runtime": runtime, "options": settings, "dataset": dataset_sha256, "samples": samples,
+                        "tag": tag})[:32]
+
+
 def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None, dataset: Dataset,
                  x: np.ndarray, target: Target, options: MeasureOptions, calibration: str | None, cache: Path,
-                 run_id: str, ref_outputs: np.ndarray | None, progress: ProgressFn | None) -> Measurement:
+                 plan: _JobPlan, ref_outputs: np.ndarray | None, progress: ProgressFn | None) -> Measurement:
     setting = None if name == ORIGINAL else getattr(options, target.sweep_field)
     label = f"{name} on {target.name}" + (f" ({setting})" if setting else "")
-    fields: dict[str, Any] = {"run_id": run_id, "model": source.name, "model_sha256": source.sha256,
+    fields: dict[str, Any] = {"run_id": plan.run_id, "model": source.name, "model_sha256": source.sha256,
                               "variant": name, "target": target.name, "dataset": dataset.name,
                               "dataset_sha256": dataset.sha256, "samples": len(x), "simulated": 0}
     runtime_name = runtime or "?"
@@ -269,6 +294,14 @@ def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None,
             model_path, size, sha = artifact.model_path, artifact.size_bytes, artifact.sha256
         fields.update(format=fmt, runtime=f"{runtime_name}/{setting}" if setting else runtime_name, size_bytes=size,
                       artifact_sha256=sha)
+        fields["job_key"] = job_key(model_sha256=source.sha256, variant=name, artifact_sha256=sha,
+                                    target=target.name, runtime=fields["runtime"], options=options,
+                                    dataset_sha256=dataset.sha256, samples=len(x), tag=plan.tag)
+        done = db.find_job(fields["job_key"]) if plan.reuse else None
+        if done is not None:
+            if progress:
+                progress(label, 1, 1, "reused")
+            return _from_store(done, name, target.name, runtime_name)
         with _job_folder() as (job_dir, result_dir):
             job = build_job(job_dir, model_path, fmt, name, sha, x, runtime_name, options)
             forward = (lambda phase, done, total: progress(label, done, total, phase)) if progress else None
@@ -288,6 +321,11 @@ def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None,
         error = DevicelabError(f"{label}: {err.get('message', 'failed')}", err.get("hint"))
         error.kind = err.get("kind", "error")
     return Measurement(name, target.name, runtime_name, row_id, result, summary, error, outputs)
+
+
+def _from_store(row: Any, variant: str, target: str, runtime: str) -> Measurement:
+    result = Result.from_json(row.result)
+    return Measurement(variant, target, runtime, row["id"], result, row.metrics, None, row.outputs(), reused=True)
 
 
 def build_job(job_dir: Path, model_path: Path, fmt: str, variant: str, sha: str, x: np.ndarray, runtime: str,

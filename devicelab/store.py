@@ -29,7 +29,7 @@ SUMMARY_COLUMNS = [
     "size_bytes", "target", "runtime", "runtime_used", "dataset", "dataset_sha256", "samples", "status",
     "error_kind", "error_message", "accuracy", "agreement", "max_abs_diff", "mean_abs_diff", "load_ms",
     "first_ms", "median_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "cv", "runs", "memory_mib",
-    "memory_method", "simulated",
+    "memory_method", "simulated", "job_key",
 ]
 _REAL = {"accuracy", "agreement", "max_abs_diff", "mean_abs_diff", "load_ms", "first_ms", "median_ms", "p90_ms",
          "p99_ms", "mean_ms", "std_ms", "cv", "memory_mib"}
@@ -49,7 +49,13 @@ CREATE TABLE IF NOT EXISTS results (
   {_COLUMNS_SQL},
   device_json TEXT, job_json TEXT, result_json TEXT, metrics_json TEXT, outputs BLOB
 );
+"""
+_DOCUMENT_COLUMNS = [("device_json", "TEXT"), ("job_json", "TEXT"), ("result_json", "TEXT"),
+                     ("metrics_json", "TEXT"), ("outputs", "BLOB")]
+# After the column migration: an older store may lack indexed columns until then.
+_INDEXES = """
 CREATE INDEX IF NOT EXISTS results_reference ON results (model_sha256, variant, dataset_sha256, status);
+CREATE INDEX IF NOT EXISTS results_job_key ON results (job_key, status);
 """
 
 
@@ -90,6 +96,8 @@ class Store:
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_DDL)
+            self._add_missing_columns()
+            self._db.executescript(_INDEXES)
             found = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open results store {self.path}: {exc}",
@@ -100,6 +108,15 @@ class Store:
         elif int(found[0]) > SCHEMA_VERSION:
             raise StoreError(f"{self.path} was written by a newer devicelab (store schema {found[0]})",
                              hint="upgrade devicelab to read it")
+
+    def _add_missing_columns(self) -> None:
+        """Stores written by an older devicelab lack newer summary columns: add them, empty, in place."""
+        present = {r[1] for r in self._db.execute("PRAGMA table_info(results)")}
+        wanted = [(c, _column_type(c)) for c in SUMMARY_COLUMNS if c != "id"] + _DOCUMENT_COLUMNS
+        with self._db:
+            for column, kind in wanted:
+                if column not in present:
+                    self._db.execute(f"ALTER TABLE results ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self._db.close()
@@ -149,6 +166,14 @@ class Store:
             "SELECT * FROM results WHERE model_sha256 = ? AND variant = 'original' AND dataset_sha256 = ? "
             "AND samples = ? AND status = 'ok' AND outputs IS NOT NULL ORDER BY id DESC LIMIT 1",
             (model_sha256, dataset_sha256, samples)).fetchone()
+        return Row(dict(found)) if found else None
+
+    def find_job(self, job_key: str, statuses: tuple[str, ...] = ("ok",)) -> Row | None:
+        """The newest result of exactly this job (same artifact, target, settings and samples), if any."""
+        marks = ", ".join("?" for _ in statuses)
+        found = self._db.execute(
+            f"SELECT * FROM results WHERE job_key = ? AND status IN ({marks}) ORDER BY id DESC LIMIT 1",
+            (job_key, *statuses)).fetchone()
         return Row(dict(found)) if found else None
 
     def export(self, destination: Path | None, fmt: str, rows: list[Row] | None = None) -> str:

@@ -6,8 +6,11 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from devicelab import api
@@ -117,3 +120,22 @@ def test_tflite_builtin_cpu_kernels(lenet5: Path, tmp_path: Path, session_cache:
                       cache=session_cache)
     assert got[-1].result.runtime_used == "tflite-cpu (builtin kernels)"
     assert got[-1].summary["accuracy"]["agreement"] == 1.0
+
+
+def test_reuse_takes_finished_jobs_from_the_store(lenet5: Path, session_cache: Path, tmp_path: Path) -> None:
+    store = tmp_path / "reuse.sqlite"
+    options = api.MeasureOptions(samples=100, performance=False)
+    measure = partial(api.measure, lenet5, data="mnist-sample", variants=["tflite-fp32"], store=store,
+                      cache=session_cache, reuse=True)
+    first = measure(options=options)
+    again = measure(options=options)
+    assert [m.reused for m in first] == [False, False] and [m.reused for m in again] == [True]
+    assert again[0].row_id == first[1].row_id
+    assert json.dumps(again[0].summary) == json.dumps(first[1].summary, default=list)
+    np.testing.assert_array_equal(again[0].outputs[0], first[1].outputs[0])
+    # Other samples, or a repeat told apart by its tag, are other jobs: measured anew.
+    more = measure(options=replace(options, samples=50))
+    tagged = measure(options=options, tag="repeat-2")
+    assert not any(m.reused for m in more) and [m.reused for m in tagged] == [False]
+    with Store(store) as db:
+        assert len({r["job_key"] for r in db.rows()}) == len(db.rows())

@@ -67,3 +67,19 @@ def test_garbage_file_is_a_store_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="cannot open results store"):
         Store(path)
+
+
+def test_older_store_gains_new_columns_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
+                     "INSERT INTO meta VALUES ('schema_version', '1');"
+                     "CREATE TABLE results (id INTEGER PRIMARY KEY, model TEXT, status TEXT);"
+                     "INSERT INTO results (model, status) VALUES ('lenet5', 'ok');")
+    db.commit()
+    db.close()
+    with Store(path) as store:
+        assert [r["model"] for r in store.rows()] == ["lenet5"] and store.rows()[0]["job_key"] is None
+        store.add({"model": "lenet1", "status": "ok", "job_key": "k1"})
+        assert store.find_job("k1")["model"] == "lenet1" and store.find_job("k2") is None
+        assert store.find_job("k1", statuses=("error",)) is None
