@@ -152,6 +152,7 @@ class Measurement:
     error: DevicelabError | None = None
     outputs: list[np.ndarray] = field(default_factory=list, repr=False)
     reused: bool = False  # taken from the store (same job measured before) rather than measured now
+    size_bytes: int | None = None  # of the artifact that ran
 
     @property
     def ok(self) -> bool:
@@ -320,12 +321,14 @@ def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None,
         err = result.error or {}
         error = DevicelabError(f"{label}: {err.get('message', 'failed')}", err.get("hint"))
         error.kind = err.get("kind", "error")
-    return Measurement(name, target.name, runtime_name, row_id, result, summary, error, outputs)
+    return Measurement(name, target.name, runtime_name, row_id, result, summary, error, outputs,
+                       size_bytes=fields.get("size_bytes"))
 
 
 def _from_store(row: Any, variant: str, target: str, runtime: str) -> Measurement:
     result = Result.from_json(row.result)
-    return Measurement(variant, target, runtime, row["id"], result, row.metrics, None, row.outputs(), reused=True)
+    return Measurement(variant, target, runtime, row["id"], result, row.metrics, None, row.outputs(), reused=True,
+                       size_bytes=row["size_bytes"])
 
 
 def build_job(job_dir: Path, model_path: Path, fmt: str, variant: str, sha: str, x: np.ndarray, runtime: str,

@@ -481,36 +481,6 @@ def schema(kind: Annotated[str, typer.Argument(help="job or result")]) -> None:
     console.file.write(json.dumps(protocol.schema(kind), indent=2) + "\n")
 
 
-@app.command()
-def demo(
-    store: StoreOpt = None,
-    cache_dir: CacheOpt = None,
-    runs: Annotated[int, typer.Option(help="Timed runs per variant.")] = 50,
-) -> None:
-    """The main job on the embedded default: build LeNet-5 on the bundled MNIST sample, convert it to every
-    variant, measure every variant that runs on this PC, and show the comparison."""
-    from devicelab import api
-    from devicelab.convert.variants import VARIANTS
-    from devicelab.report.terminal import conversions_table
-
-    cache = _cache(cache_dir)
-    with _Bars() as bars:
-        path, info = api.zoo_build("lenet5", cache=cache, progress=bars)
-        report = api.convert("lenet5", cache=cache, progress=bars)
-    console.print(f"LeNet-5: {info.get('test_accuracy', 0) * 100:.1f}% on the bundled MNIST test sample "
-                  f"({path})")
-    console.print(conversions_table(report))
-    runnable = [c.variant for c in report.conversions if c.artifact and VARIANTS[c.variant].runtime
-                and VARIANTS[c.variant].runtime != "coreml"]
-    options = api.MeasureOptions(runs=runs, min_seconds=0.5)
-    with _Bars() as bars:
-        measured = api.measure("lenet5", variants=["original", *runnable], options=options, store=store,
-                               cache=cache, progress=bars)
-    _show_measured(measured, store, "LeNet-5 on this PC",
-                   "[dim]Core ML variants convert here but run on macOS / iOS only; TF.js variants run in "
-                   "browsers.[/dim]")
-
-
 @zoo_app.command("list")
 def zoo_list() -> None:
     """List the zoo models."""
@@ -558,6 +528,10 @@ def _print_error(error: BaseException | None) -> None:
     hint = getattr(error, "hint", None)
     if hint:
         err_console.print(f"[yellow]Hint:[/yellow] {hint}")
+
+
+# Commands defined in their own modules register themselves on `app` when imported.
+from devicelab import cli_study  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:

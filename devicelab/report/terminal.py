@@ -73,3 +73,25 @@ def variants_table(variants: Iterable[Any]) -> Table:
         calib = " (needs calibration data)" if v.needs_calibration else ""
         table.add_row(v.name, v.format, v.quant, v.runtime or "browser only", v.description + calib)
     return table
+
+
+def study_table(rows: Iterable[dict[str, Any]], title: str = "Study") -> Table:
+    """The study's summary: one line per variant x target, ratios against the PC reference."""
+    rows = list(rows)
+    attacks = list(dict.fromkeys(k for r in rows for k in (r.get("robustness") or {})))
+    table = Table(title=title, title_justify="left")
+    for column in ("variant", "target", "runtime", "size", "accuracy", "agreement", "median ms", "speedup",
+                   "peak MiB", *attacks, "status"):
+        table.add_column(column, justify="left" if column in ("variant", "target", "runtime", "status") else "right",
+                         overflow="fold")
+    multi = len({r["framework"] for r in rows}) > 1
+    for r in rows:
+        name = (f"{r['framework']}: " if multi and r["framework"] != "keras" else "") + r["variant"]
+        robust = [_pct(((r.get("robustness") or {}).get(a) or {}).get("rate")) for a in attacks]
+        status = "[green]ok[/green]" if r["status"] == "ok" else "[red]failed[/red]"
+        if r.get("reused"):
+            status += " [dim](reused)[/dim]"
+        table.add_row(name, r["target"], r.get("runtime") or "-", _size(r.get("size_bytes")), _pct(r.get("accuracy")),
+                      _pct(r.get("agreement")), _num(r.get("median_ms"), "{:.3f}"),
+                      _num(r.get("speedup"), "{:.2f}x"), _num(r.get("memory_mib"), "{:.1f}"), *robust, status)
+    return table

@@ -1,0 +1,121 @@
+"""`devicelab study` and `devicelab demo`: the whole matrix, a terminal summary and report.html."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from devicelab.cli import CacheOpt, StoreOpt, _Bars, _cache, _print_error, app, console
+
+DEMO_TARGETS = "host,chrome"
+
+
+@app.command()
+def study(
+    model: Annotated[str, typer.Argument(help="Model file, SavedModel folder or zoo name.")],
+    data: Annotated[str | None, typer.Option("--data", help="Test data (default: what a zoo model trained on).")]
+    = None,
+    targets: Annotated[str, typer.Option("--targets", help="Comma-separated: host, a browser (chrome, edge, "
+                                         "firefox, safari) or a device selector (pixel, a serial, iphone).")]
+    = "host",
+    variant: Annotated[list[str] | None, typer.Option("--variants", "--variant", help="Variants to include "
+                                                      "(default: all the model gives and each target runs).")]
+    = None,
+    attacks: Annotated[str | None, typer.Option("--attacks", help="Adversarial attacks, e.g. fgsm,pgd or "
+                                                "'fgsm:eps=0.2' (made on the reference, run everywhere).")]
+    = None,
+    frameworks: Annotated[str, typer.Option("--frameworks", help="keras, or keras,pytorch: also train the zoo "
+                                            "model's PyTorch twin and compare (it enters the matrix via ONNX).")]
+    = "keras",
+    samples: Annotated[int | None, typer.Option(help="Clean test samples (default: the whole test split).")]
+    = None,
+    attack_samples: Annotated[int, typer.Option(help="Test samples attacked.")] = 200,
+    runs: Annotated[int, typer.Option(help="Timed runs per job.")] = 30,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.html, study.json and the saved "
+                                      "disagreeing inputs.")] = Path("devicelab-study"),
+    remote: Annotated[str | None, typer.Option("--remote", help="Selenium Grid / WebDriver URL for browsers.")]
+    = None,
+    adb_server: Annotated[str | None, typer.Option("--adb-server", help="host:port of the adb server.")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Measure everything again instead of reusing finished, "
+                                        "unchanged jobs from the store.")] = False,
+    store: StoreOpt = None,
+    cache_dir: CacheOpt = None,
+) -> None:
+    """Accuracy, robustness, speed and memory of every variant on every target, against the PC original;
+    writes a self-contained report.html."""
+    from devicelab.study.run import StudyConfig
+    from devicelab.study.targets import parse_targets
+
+    names = [n for v in variant or [] for n in v.split(",") if n] or None
+    config = StudyConfig(
+        model=model, data=data, targets=parse_targets(targets, remote=remote, adb_server=adb_server),
+        variants=names, attacks=[a for a in (attacks or "").split(",") if a.strip()],
+        frameworks=[f.strip() for f in frameworks.split(",") if f.strip()], samples=samples,
+        attack_samples=attack_samples, out=out, store=store, cache=_cache(cache_dir), reuse=not fresh)
+    config.options.runs = runs
+    _run(config)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the report.")] = Path("devicelab-demo"),
+    targets: Annotated[str, typer.Option("--targets", help="Where to run (a browser needs chromium and "
+                                         "chromedriver).")] = DEMO_TARGETS,
+    runs: Annotated[int, typer.Option(help="Timed runs per job.")] = 30,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Measure again instead of reusing the last demo's jobs.")]
+    = False,
+    store: StoreOpt = None,
+    cache_dir: CacheOpt = None,
+) -> None:
+    """The main job on the embedded default: the study of zoo LeNet-5 on the bundled MNIST sample, in Keras and
+    PyTorch, every variant on this PC and in headless Chromium, with FGSM and PGD; writes report.html."""
+    from devicelab.study.run import StudyConfig
+    from devicelab.study.targets import parse_targets
+
+    config = StudyConfig(model="lenet5", targets=parse_targets(targets), attacks=["fgsm", "pgd"],
+                         frameworks=["keras", "pytorch"], out=out, store=store, cache=_cache(cache_dir),
+                         reuse=not fresh)
+    config.options.runs = runs
+    _run(config)
+
+
+def _run(config: Any) -> None:
+    from devicelab.report.terminal import study_table
+    from devicelab.study.run import run_study
+
+    with _Bars() as bars:
+        done = run_study(config, progress=bars)
+    doc = done.document
+    console.print(study_table(doc["rows"], title=doc["title"]))
+    for skipped in _group_skipped(doc["skipped"]):
+        console.print(f"[dim]not run: {skipped}[/dim]")
+    failed_jobs = [r for r in doc["rows"] if r["status"] != "ok"]
+    for failure in doc["failures"]:
+        console.print(f"[red]target {failure['target']} ({failure['framework']}) failed:[/red] {failure['error']}")
+        if failure.get("hint"):
+            console.print(f"[dim]Hint: {failure['hint']}[/dim]")
+    reused = sum(1 for r in doc["rows"] if r.get("reused"))
+    timing = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in doc["phases"].items())
+    console.print(f"[dim]{timing}" + (f"; {reused} job(s) reused from the store (--fresh to redo)" if reused else "")
+                  + "[/dim]")
+    console.print(f"Report: [bold]{done.report_path}[/bold]")
+    if doc["failures"] or failed_jobs:
+        for row in failed_jobs:
+            if not any(f["target"] == row["target"] for f in doc["failures"]):
+                _print_error_row(row)
+        raise typer.Exit(1)
+
+
+def _group_skipped(skipped: list[dict[str, Any]]) -> list[str]:
+    by_reason: dict[str, list[str]] = {}
+    for s in skipped:
+        by_reason.setdefault(f"{s['reason']} ({s['target']})", []).append(s["variant"])
+    return [f"{', '.join(dict.fromkeys(v))}: {reason}" for reason, v in by_reason.items()]
+
+
+def _print_error_row(row: dict[str, Any]) -> None:
+    from devicelab.errors import DevicelabError
+
+    _print_error(DevicelabError(f"{row['variant']} on {row['target']}: {row['error']}", row.get("hint")))

@@ -1,0 +1,353 @@
+"""Run the study: every variant of a model (and of its PyTorch twin) on every target, clean and attacked.
+
+The four questions of the deployment study, answered from stored measurements:
+accuracy after migration and quantization, across frameworks, adversarial robustness, time and memory.
+Every job goes through api.measure with reuse=True, so a rerun takes finished, unchanged jobs from the store
+and a target that fails leaves everything else measured.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from devicelab import api
+from devicelab.convert import variants as registry
+from devicelab.data import Dataset, fit_to_shape
+from devicelab.data.dataset import dataset_sha256
+from devicelab.errors import DevicelabError, UsageError
+from devicelab.metrics.accuracy import top1
+from devicelab.models import SourceModel, load_source
+from devicelab.paths import cache_dir, default_store
+from devicelab.study.targets import TargetSpec, parse_targets, runnable
+
+FRAMEWORKS = ("keras", "pytorch")
+DEFAULT_ATTACK_SAMPLES = 200
+
+
+@dataclass
+class StudyConfig:
+    model: str | Path
+    data: str | None = None
+    targets: list[TargetSpec] = field(default_factory=lambda: parse_targets("host"))
+    variants: list[str] | None = None  # default: every variant the source gives and the target runs
+    attacks: list[str] = field(default_factory=list)  # "fgsm", "pgd:eps=0.2"...
+    frameworks: list[str] = field(default_factory=lambda: ["keras"])
+    samples: int | None = None  # clean accuracy samples (default: the whole test split)
+    attack_samples: int = DEFAULT_ATTACK_SAMPLES
+    options: api.MeasureOptions = field(default_factory=lambda: api.MeasureOptions(runs=30, min_seconds=0.5))
+    out: Path = Path("devicelab-study")
+    store: Path | None = None
+    cache: Path | None = None
+    reuse: bool = True
+
+
+@dataclass
+class Part:
+    """One framework's model on one target: what ran, what was skipped, and how it ended."""
+
+    framework: str
+    target: str
+    clean: list[api.Measurement] = field(default_factory=list)
+    attacked: dict[str, list[api.Measurement]] = field(default_factory=dict)  # attack label -> measurements
+    skipped: dict[str, str] = field(default_factory=dict)  # variant -> reason
+    error: DevicelabError | None = None  # the target failed: this says why
+
+
+@dataclass
+class Study:
+    config: StudyConfig
+    sources: dict[str, SourceModel] = field(default_factory=dict)  # framework -> source model
+    dataset: Dataset | None = None
+    parts: list[Part] = field(default_factory=list)
+    attack_sets: dict[str, dict[str, Any]] = field(default_factory=dict)  # framework -> label -> info
+    frameworks: dict[str, Any] | None = None  # the Keras vs PyTorch comparison
+    training: dict[str, dict[str, Any]] = field(default_factory=dict)  # framework -> zoo training info
+    # framework -> dataset name -> the original model's measurement on the host (the PC reference)
+    references: dict[str, dict[str, api.Measurement]] = field(default_factory=dict)
+    phases: dict[str, float] = field(default_factory=dict)  # wall seconds per phase
+    report_path: Path | None = None
+    document: dict[str, Any] = field(default_factory=dict)  # what study.json holds
+
+
+def run_study(config: StudyConfig, progress: api.ProgressFn | None = None) -> Study:
+    """Measure the whole matrix, then write report.html and study.json into config.out."""
+    from devicelab.study import document
+
+    config = replace(config, cache=config.cache or cache_dir(), store=config.store or default_store())
+    unknown = [f for f in config.frameworks if f not in FRAMEWORKS]
+    if unknown:
+        raise UsageError(f"unknown framework '{unknown[0]}'", hint=f"frameworks: {', '.join(FRAMEWORKS)}")
+    attack_specs = _parse_attacks(config.attacks)
+    study = Study(config)
+    with _phase(study, "prepare models"):
+        _prepare_sources(study, progress)
+    with _phase(study, "convert"):
+        _convert_all(study, progress)
+    attack_sets: dict[str, dict[str, Dataset]] = {}
+    if attack_specs:
+        with _phase(study, "generate attacks"):
+            attack_sets = _attack_sets(study, attack_specs, progress)
+    for spec in config.targets:
+        with _phase(study, f"measure on {spec.name}"):
+            _run_target(study, spec, attack_sets, progress)
+    with _phase(study, "analyse"):
+        study.frameworks = _compare_frameworks(study)
+    with _phase(study, "report"):
+        study.report_path, study.document = document.write(study)
+    return study
+
+
+class _phase:
+    """Times one phase of the study into study.phases (for the report and the benchmark)."""
+
+    def __init__(self, study: Study, name: str) -> None:
+        self.study, self.name = study, name
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.study.phases[self.name] = round(time.perf_counter() - self.start, 3)
+
+
+def _parse_attacks(texts: list[str]) -> list[Any]:
+    if not texts:
+        return []
+    from devicelab.study import attacks
+
+    return [attacks.parse_attack(t) for t in texts]
+
+
+def _prepare_sources(study: Study, progress: api.ProgressFn | None) -> None:
+    """The user's model, and its PyTorch twin (zoo models only) built with the same recipe and seed."""
+    config = study.config
+    keras_source = load_source(config.model, config.cache)
+    study.sources[_framework_of(keras_source)] = keras_source
+    if keras_source.zoo:
+        study.training[_framework_of(keras_source)] = keras_source.zoo
+    spec = config.data or keras_source.dataset_hint
+    if not spec:
+        raise UsageError(f"no dataset given for {keras_source.name}",
+                         hint="pass --data (mnist-sample, a .npz, IDX file or image folder)")
+    from devicelab.data import load_dataset
+
+    dataset = load_dataset(spec, split="test", limit=config.samples)
+    x = fit_to_shape(dataset.x, tuple(keras_source.inputs[0].shape)).astype(np.float32)
+    study.dataset = replace(dataset, x=x) if x.shape != dataset.x.shape else dataset
+    if "pytorch" in config.frameworks:
+        if _framework_of(keras_source) != "keras":
+            raise UsageError("--frameworks pytorch compares a Keras zoo model with its PyTorch twin",
+                             hint="use a zoo model (devicelab zoo list)")
+        study.sources["pytorch"], study.training["pytorch"] = _pytorch_twin(keras_source, config.cache, progress)
+
+
+def _framework_of(source: SourceModel) -> str:
+    return "keras" if source.format in ("keras", "savedmodel") else source.format
+
+
+def _pytorch_twin(source: SourceModel, cache: Path | None,
+                  progress: api.ProgressFn | None) -> tuple[SourceModel, dict[str, Any]]:
+    if not source.zoo:
+        raise UsageError("--frameworks pytorch needs a zoo model: its architecture is defined in both frameworks",
+                         hint=f"use a zoo model (devicelab zoo list) instead of {source.path.name}")
+    from devicelab.models import torch_zoo, zoo
+
+    cfg = zoo.TrainConfig(**source.zoo["config"])
+    report = (lambda done, total: progress("train pytorch twin", done, total, "epochs")) if progress else None
+    path, info = torch_zoo.build(cfg, cache or cache_dir(), report)
+    return load_source(path, cache), info
+
+
+def _variants_for(study: Study, framework: str) -> list[str]:
+    source = study.sources[framework]
+    wanted = study.config.variants or list(registry.VARIANTS)
+    return [name for name in wanted if source.format in registry.get(name).sources]
+
+
+def _convert_all(study: Study, progress: api.ProgressFn | None) -> None:
+    """Convert up front so the measuring phases time measuring only (the cache makes later calls free)."""
+    for framework, source in study.sources.items():
+        names = _variants_for(study, framework)
+        if not names:
+            continue
+        report = api.convert(source.path, variants=names, cache=study.config.cache, source=source,
+                             calibration=_calibration(study),
+                             progress=_relabel(progress, f"convert {framework}"))
+        for conversion in report.failed:  # reported by the measure step as error rows, with the same message
+            assert conversion.error is not None
+
+
+def _calibration(study: Study) -> str | None:
+    """Full-integer variants calibrate on the study's data (the training split when there is one)."""
+    primary = next(iter(study.sources.values()))
+    return study.config.data or primary.dataset_hint
+
+
+def _relabel(progress: api.ProgressFn | None, task: str) -> api.ProgressFn | None:
+    if progress is None:
+        return None
+    return lambda _task, done, total, detail: progress(task, done, total, detail)
+
+
+def _attack_sets(study: Study, specs: list[Any], progress: api.ProgressFn | None) -> dict[str, dict[str, Dataset]]:
+    """Adversarial examples made on each framework's reference model, from the first N test samples."""
+
+    dataset = study.dataset
+    assert dataset is not None
+    if dataset.y is None:
+        raise UsageError("adversarial attacks need labelled data", hint="give --data with labels, or drop --attacks")
+    n = min(study.config.attack_samples, len(dataset))
+    x, y = dataset.x[:n], dataset.y[:n]
+    sets: dict[str, dict[str, Dataset]] = {}
+    total = len(specs) * len(study.sources)
+    done = 0
+    for framework, source in study.sources.items():
+        sets[framework] = {}
+        study.attack_sets[framework] = {}
+        for spec in specs:
+            if progress:
+                progress("generate attacks", done, total, f"{spec.label} on {framework}")
+            started = time.perf_counter()
+            x_adv, path = _adversarial(framework, source, x, y, dataset.sha256, spec, study.config.cache)
+            x_adv = x_adv.astype(np.float32)
+            sets[framework][spec.label] = Dataset(f"{dataset.name}+{spec.label}", x_adv, y, dataset.num_classes,
+                                                  dataset.kind, dataset_sha256(x_adv, y))
+            linf = float(np.abs(x_adv - x).reshape(n, -1).max()) if n else 0.0
+            study.attack_sets[framework][spec.label] = {"samples": n, "path": str(path), "linf": linf,
+                                                        "seconds": round(time.perf_counter() - started, 2),
+                                                        "spec": spec.__dict__}
+            done += 1
+    if progress:
+        progress("generate attacks", total, total, "done")
+    return sets
+
+
+def _adversarial(framework: str, source: SourceModel, x: np.ndarray, y: np.ndarray, data_sha256: str, spec: Any,
+                 cache: Path | None) -> tuple[np.ndarray, Path]:
+    """Attack the framework's own reference: the Keras model, or the trained torch module behind the twin."""
+    import json
+    import os
+
+    from devicelab.study import attacks
+
+    cache = cache or cache_dir()
+    if framework != "pytorch":
+        return attacks.generate_cached(source.path, source.sha256, x, y, data_sha256, spec, cache)
+    path = cache / "adversarial" / f"{attacks.cache_key(source.sha256, data_sha256, len(x), spec)}.npz"
+    if path.exists():
+        with np.load(path) as saved:
+            return saved["x_adv"], path
+    import torch
+
+    from devicelab.models import torch_zoo
+
+    info = json.loads(source.path.with_suffix(".json").read_text())
+    module = torch_zoo.create(info["config"]["name"])
+    module.load_state_dict(torch.load(source.path.with_suffix(".pt"), weights_only=True))
+    module.eval()
+    x_adv = attacks.generate(module, x, y, spec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, x_adv=x_adv, y=y)
+    tmp.replace(path)
+    return x_adv, path
+
+
+def _run_target(study: Study, spec: TargetSpec, attack_sets: dict[str, dict[str, Dataset]],
+                progress: api.ProgressFn | None) -> None:
+    config = study.config
+    try:
+        target = spec.build()
+    except DevicelabError as exc:
+        study.parts.extend(Part(f, spec.name, error=exc) for f in study.sources)
+        return
+    try:
+        for framework, source in study.sources.items():
+            part = Part(framework, target.name)
+            study.parts.append(part)
+            names, part.skipped = runnable(target, _variants_for(study, framework))
+            if target.kind == "host":
+                names = [api.ORIGINAL, *names]
+            if not names:
+                continue
+            task = f"{framework} on {target.name}"
+            try:
+                part.clean = _measure(study, source, names, target, study.dataset, config.options,
+                                      _relabel_jobs(progress, task))
+                for label, adversarial in attack_sets.get(framework, {}).items():
+                    accuracy_only = replace(config.options, performance=False)
+                    part.attacked[label] = _measure(study, source, names, target, adversarial, accuracy_only,
+                                                    _relabel_jobs(progress, f"{task}, {label}"))
+            except DevicelabError as exc:  # the target broke down; what it measured is in the store already
+                part.error = exc
+            if _all_failed(part):
+                part.error = part.error or _first_error(part)
+    finally:
+        target.close()
+
+
+def _measure(study: Study, source: SourceModel, names: list[str], target: Any, dataset: Dataset | None,
+             options: api.MeasureOptions, progress: api.ProgressFn | None) -> list[api.Measurement]:
+    config = study.config
+    measured = api.measure(source.path, variants=names, target=target, dataset=dataset, options=options,
+                           calibration=_calibration(study),
+                           store=config.store, cache=config.cache, reuse=config.reuse, progress=progress)
+    framework = next(f for f, s in study.sources.items() if s is source)
+    for m in measured:
+        if m.variant == api.ORIGINAL and dataset is not None:
+            study.references.setdefault(framework, {})[dataset.name] = m
+    # The reference runs on the host even when the target is a phone: keep it only in the host's part.
+    if target.kind != "host":
+        measured = [m for m in measured if m.variant != api.ORIGINAL]
+    return measured
+
+
+def _relabel_jobs(progress: api.ProgressFn | None, task: str) -> api.ProgressFn | None:
+    """One bar per framework x target instead of one per job: N of M jobs done, the current job as detail."""
+    if progress is None:
+        return None
+    seen: dict[str, bool] = {}
+
+    def forward(job: str, done: int, total: int, detail: str) -> None:
+        finished = done >= total and total > 0
+        if finished:
+            seen[job] = True
+        else:
+            seen.setdefault(job, False)
+        progress(task, sum(seen.values()), max(len(seen), 1), f"{job}: {detail}")
+    return forward
+
+
+def _all_failed(part: Part) -> bool:
+    jobs = part.clean + [m for ms in part.attacked.values() for m in ms]
+    return bool(jobs) and not any(m.ok for m in jobs)
+
+
+def _first_error(part: Part) -> DevicelabError | None:
+    for m in part.clean:
+        if m.error:
+            return m.error
+    return None
+
+
+def _compare_frameworks(study: Study) -> dict[str, Any] | None:
+    """Keras vs PyTorch: both originals on the host, on the same clean samples."""
+    if len(study.sources) < 2 or study.dataset is None or study.dataset.y is None:
+        return None
+    originals = {p.framework: m for p in study.parts if p.target == "host" for m in p.clean
+                 if m.variant == api.ORIGINAL and m.ok and m.outputs}
+    if set(originals) != {"keras", "pytorch"}:
+        return None
+    from devicelab.metrics.frameworks import compare_frameworks
+
+    return compare_frameworks(originals["keras"].outputs[0], originals["pytorch"].outputs[0], study.dataset.y,
+                              names=("keras", "pytorch"))
+
+
+def predictions(measurement: api.Measurement) -> np.ndarray | None:
+    return top1(measurement.outputs[0]) if measurement.outputs else None
