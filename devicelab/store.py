@@ -176,6 +176,23 @@ class Store:
             (job_key, *statuses)).fetchone()
         return Row(dict(found)) if found else None
 
+    def finished_jobs(self, statuses: tuple[str, ...] = ("ok",)) -> dict[str, tuple[int, str]]:
+        """{job_key: (row id, status)} of the newest result of every job in these statuses (no documents read)."""
+        marks = ", ".join("?" for _ in statuses)
+        found = self._db.execute(f"SELECT job_key, id, status FROM results WHERE job_key IS NOT NULL "
+                                 f"AND status IN ({marks}) ORDER BY id", statuses)
+        return {key: (int(row_id), status) for key, row_id, status in found}
+
+    def targets(self) -> set[str]:
+        """Every target name results were filed under."""
+        return {r[0] for r in self._db.execute("SELECT DISTINCT target FROM results WHERE target IS NOT NULL")}
+
+    def set_status(self, row_ids: list[int], status: str) -> None:
+        """Re-file results, in one transaction: a failed attempt that a retry replaced becomes 'retried', so it
+        stays on record (with its error) but no longer counts as the job's result."""
+        with self._db:
+            self._db.executemany("UPDATE results SET status = ? WHERE id = ?", [(status, i) for i in row_ids])
+
     def export(self, destination: Path | None, fmt: str, rows: list[Row] | None = None) -> str:
         """Write rows as CSV (summary columns) or JSON (everything but raw output tensors); returns the text."""
         rows = self.rows() if rows is None else rows
