@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from devicelab.cli import CacheOpt, StoreOpt, _Bars, _cache, _print_error, app, console
+from devicelab.cli import CacheOpt, StoreOpt, _Bars, _cache, app, console
 
 DEMO_TARGETS = "host,chrome"
 
@@ -93,7 +93,9 @@ def _run(config: Any) -> None:
         console.print(f"[dim]not run: {skipped}[/dim]")
     failed_jobs = [r for r in doc["rows"] if r["status"] != "ok"]
     for failure in doc["failures"]:
-        console.print(f"[red]target {failure['target']} ({failure['framework']}) failed:[/red] {failure['error']}")
+        count = f" ({failure['failed_jobs']} of {failure['jobs']} jobs)" if failure.get("jobs") else ""
+        console.print(f"[red]target {failure['target']} ({failure['framework']}) failed{count}:[/red] "
+                      f"{failure['error']}")
         if failure.get("hint"):
             console.print(f"[dim]Hint: {failure['hint']}[/dim]")
     reused = sum(1 for r in doc["rows"] if r.get("reused"))
@@ -102,9 +104,8 @@ def _run(config: Any) -> None:
                   + "[/dim]")
     console.print(f"Report: [bold]{done.report_path}[/bold]")
     if doc["failures"] or failed_jobs:
-        for row in failed_jobs:
-            if not any(f["target"] == row["target"] for f in doc["failures"]):
-                _print_error_row(row)
+        console.print("[red]The study finished with failures[/red]: everything else was measured and is in the "
+                      "report and the store.")
         raise typer.Exit(1)
 
 
@@ -113,9 +114,3 @@ def _group_skipped(skipped: list[dict[str, Any]]) -> list[str]:
     for s in skipped:
         by_reason.setdefault(f"{s['reason']} ({s['target']})", []).append(s["variant"])
     return [f"{', '.join(dict.fromkeys(v))}: {reason}" for reason, v in by_reason.items()]
-
-
-def _print_error_row(row: dict[str, Any]) -> None:
-    from devicelab.errors import DevicelabError
-
-    _print_error(DevicelabError(f"{row['variant']} on {row['target']}: {row['error']}", row.get("hint")))

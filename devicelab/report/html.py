@@ -151,7 +151,8 @@ def _failures(doc: dict[str, Any]) -> str:
     out = []
     for f in doc.get("failures") or []:
         hint = f"<br><span class=\"muted\">Hint: {escape(f['hint'])}</span>" if f.get("hint") else ""
-        out.append(f"<div class=\"box fail\"><b>{escape(f['target'])}</b> ({escape(f['framework'])}) failed: "
+        count = f" ({f['failed_jobs']} of {f['jobs']} jobs)" if f.get("jobs") else " (before any job ran)"
+        out.append(f"<div class=\"box fail\"><b>{escape(f['target'])}</b> ({escape(f['framework'])}) failed{count}: "
                    f"{escape(f['error'])}{hint}</div>")
     skipped = doc.get("skipped") or []
     if skipped:

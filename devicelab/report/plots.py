@@ -48,7 +48,7 @@ def accuracy_vs_size(rows: list[dict[str, Any]]) -> str | None:
         marker = _MARKERS[targets.index(r["target"]) % len(_MARKERS)]
         x, y = r["size_bytes"] / 1024, r["accuracy"] * 100
         low, high = (r.get("accuracy_ci") or (r["accuracy"], r["accuracy"]))
-        ax.errorbar(x, y, yerr=[[y - low * 100], [high * 100 - y]], fmt=marker, color=color, ms=6, capsize=2,
+        ax.errorbar(x, y, yerr=[[max(0.0, y - low * 100)], [max(0.0, high * 100 - y)]], fmt=marker, color=color, ms=6, capsize=2,
                     ecolor="#d1d5db", elinewidth=0.8, alpha=0.9)
         ax.annotate(r["variant"], (x, y), xytext=(4, 3), textcoords="offset points", fontsize=7, color="#374151")
     for i, target in enumerate(targets):
@@ -126,8 +126,8 @@ def robustness(rows: list[dict[str, Any]]) -> str | None:
                 continue
             ys.append(i + (j - (len(labels) - 1) / 2) * height)
             rates.append(found["rate"] * 100)
-            errs[0].append(found["rate"] * 100 - found["low"] * 100)
-            errs[1].append(found["high"] * 100 - found["rate"] * 100)
+            errs[0].append(max(0.0, found["rate"] - found["low"]) * 100)  # rounding can put an end past the rate
+            errs[1].append(max(0.0, found["high"] - found["rate"]) * 100)
         ax.barh(ys, rates, height=height, xerr=errs, color=_COLORS[j % len(_COLORS)], alpha=0.75, label=label,
                 error_kw={"elinewidth": 0.8, "capsize": 1.5})
     ax.set_yticks(range(len(attacked)), [_label(r) for r in attacked], fontsize=7)

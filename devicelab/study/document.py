@@ -59,7 +59,8 @@ def build(study: Any, out: Path) -> dict[str, Any]:
         "targets": [spec.name for spec in study.config.targets],
         "rows": rows,
         "failures": [{"framework": p.framework, "target": p.target, "kind": p.error.kind, "error": p.error.message,
-                      "hint": p.error.hint} for p in study.parts if p.error is not None],
+                      "hint": p.error.hint, "failed_jobs": sum(1 for m in p.jobs if not m.ok),
+                      "jobs": len(p.jobs)} for p in study.parts if p.error is not None],
         "skipped": [{"framework": p.framework, "target": p.target, "variant": v, "reason": r}
                     for p in study.parts for v, r in p.skipped.items()],
         "environments": _environments(study),

@@ -55,7 +55,11 @@ class Part:
     clean: list[api.Measurement] = field(default_factory=list)
     attacked: dict[str, list[api.Measurement]] = field(default_factory=dict)  # attack label -> measurements
     skipped: dict[str, str] = field(default_factory=dict)  # variant -> reason
-    error: DevicelabError | None = None  # the target failed: this says why
+    error: DevicelabError | None = None  # the target failed (some or all jobs): this says why
+
+    @property
+    def jobs(self) -> list[api.Measurement]:
+        return self.clean + [m for measured in self.attacked.values() for m in measured]
 
 
 @dataclass
@@ -92,7 +96,10 @@ def run_study(config: StudyConfig, progress: api.ProgressFn | None = None) -> St
     if attack_specs:
         with _phase(study, "generate attacks"):
             attack_sets = _attack_sets(study, attack_specs, progress)
-    for spec in config.targets:
+    targets = config.targets
+    if not any(spec.name == "host" for spec in targets):  # the PC reference is a row of every study
+        targets = [TargetSpec("host", parse_targets("host")[0].build, reference_only=True), *targets]
+    for spec in targets:
         with _phase(study, f"measure on {spec.name}"):
             _run_target(study, spec, attack_sets, progress)
     with _phase(study, "analyse"):
@@ -271,6 +278,8 @@ def _run_target(study: Study, spec: TargetSpec, attack_sets: dict[str, dict[str,
             part = Part(framework, target.name)
             study.parts.append(part)
             names, part.skipped = runnable(target, _variants_for(study, framework))
+            if spec.reference_only:
+                names, part.skipped = [], {}
             if target.kind == "host":
                 names = [api.ORIGINAL, *names]
             if not names:
@@ -285,8 +294,7 @@ def _run_target(study: Study, spec: TargetSpec, attack_sets: dict[str, dict[str,
                                                     _relabel_jobs(progress, f"{task}, {label}"))
             except DevicelabError as exc:  # the target broke down; what it measured is in the store already
                 part.error = exc
-            if _all_failed(part):
-                part.error = part.error or _first_error(part)
+            part.error = part.error or _first_error(part)
     finally:
         target.close()
 
@@ -297,14 +305,14 @@ def _measure(study: Study, source: SourceModel, names: list[str], target: Any, d
     measured = api.measure(source.path, variants=names, target=target, dataset=dataset, options=options,
                            calibration=_calibration(study),
                            store=config.store, cache=config.cache, reuse=config.reuse, progress=progress)
+    if progress:  # a failed job never reports its last step: close the bar on what was done
+        progress("", len(measured), len(measured), "done")
     framework = next(f for f, s in study.sources.items() if s is source)
     for m in measured:
         if m.variant == api.ORIGINAL and dataset is not None:
             study.references.setdefault(framework, {})[dataset.name] = m
-    # The reference runs on the host even when the target is a phone: keep it only in the host's part.
-    if target.kind != "host":
-        measured = [m for m in measured if m.variant != api.ORIGINAL]
-    return measured
+    # The reference always runs on the host: it belongs to the part of the target it really ran on.
+    return [m for m in measured if m.variant != api.ORIGINAL or m.target == target.name]
 
 
 def _relabel_jobs(progress: api.ProgressFn | None, task: str) -> api.ProgressFn | None:
@@ -314,6 +322,9 @@ def _relabel_jobs(progress: api.ProgressFn | None, task: str) -> api.ProgressFn 
     seen: dict[str, bool] = {}
 
     def forward(job: str, done: int, total: int, detail: str) -> None:
+        if not job:  # the end of the whole call
+            progress(task, len(seen), len(seen), detail)
+            return
         finished = done >= total and total > 0
         if finished:
             seen[job] = True
@@ -323,16 +334,9 @@ def _relabel_jobs(progress: api.ProgressFn | None, task: str) -> api.ProgressFn 
     return forward
 
 
-def _all_failed(part: Part) -> bool:
-    jobs = part.clean + [m for ms in part.attacked.values() for m in ms]
-    return bool(jobs) and not any(m.ok for m in jobs)
-
-
 def _first_error(part: Part) -> DevicelabError | None:
-    for m in part.clean:
-        if m.error:
-            return m.error
-    return None
+    """A target that failed any job is reported with its first error (the rest are in the summary rows)."""
+    return next((m.error for m in part.jobs if m.error), None)
 
 
 def _compare_frameworks(study: Study) -> dict[str, Any] | None:

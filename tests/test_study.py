@@ -1,0 +1,180 @@
+"""The study on small real runs: numbers the report shows must be the ones planted or implied."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from devicelab import api, protocol
+from devicelab.errors import DevicelabError
+from devicelab.store import Store
+from devicelab.study.run import StudyConfig, run_study
+from devicelab.study.targets import TargetSpec, parse_targets
+from devicelab.targets.host import HostTarget
+
+PLANTED = [3, 17, 42, 150]  # inputs on which the "buggy runtime" below flips tflite-fp32's answer
+FAST = api.MeasureOptions(runs=5, warmup_runs=1, min_seconds=0, max_seconds=5)
+
+
+class BuggyHost(HostTarget):
+    """The real host target, with a planted runtime bug: tflite-fp32 answers another class on known inputs."""
+
+    @property
+    def name(self) -> str:
+        return "buggy-host"
+
+    def run(self, job_dir: Path, result_dir: Path, progress=None) -> protocol.Result:  # type: ignore[override]
+        result = super().run(job_dir, result_dir, progress)
+        if protocol.read_job(job_dir).model.variant == "tflite-fp32" and result.ok:
+            spec = result.outputs[0]
+            probs = protocol.read_tensor(result_dir, spec).copy()
+            for i in (i for i in PLANTED if i < len(probs)):  # attack jobs see the first 100 only
+                wrong = (int(probs[i].argmax()) + 1) % probs.shape[1]
+                probs[i] = 0
+                probs[i, wrong] = 1
+            protocol.write_tensor(result_dir, spec.file, spec.name, probs)
+        return result
+
+
+class UnpluggedAfter(HostTarget):
+    """A target that works for `jobs` jobs, then fails like a device pulled out mid-study."""
+
+    def __init__(self, jobs: int) -> None:
+        super().__init__()
+        self.left = jobs
+
+    @property
+    def name(self) -> str:
+        return "flaky"
+
+    def run(self, job_dir: Path, result_dir: Path, progress=None) -> protocol.Result:  # type: ignore[override]
+        if self.left <= 0:
+            raise DevicelabError("device flaky disappeared (unplugged?)", "plug it back in and rerun the study")
+        self.left -= 1
+        return super().run(job_dir, result_dir, progress)
+
+
+def _config(tmp_path: Path, cache: Path, targets: list[TargetSpec], **changes) -> StudyConfig:
+    base = StudyConfig(model="lenet5", targets=targets, variants=["tflite-fp32", "onnx-fp32"], samples=200,
+                       attack_samples=100, options=FAST, out=tmp_path / "study", store=tmp_path / "results.sqlite",
+                       cache=cache)
+    return replace(base, **changes)
+
+
+@pytest.fixture(scope="module")
+def planted(lenet5: Path, session_cache: Path, tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("planted")
+    config = _config(tmp, session_cache, [TargetSpec("buggy-host", BuggyHost)], attacks=["fgsm:eps=0", "pgd:eps=0"])
+    return run_study(config), config
+
+
+def test_planted_disagreement_shows_exactly_those_inputs(planted) -> None:
+    study, config = planted
+    doc = study.document
+    examples = {e["variant"]: e for e in doc["examples"]}
+    assert set(examples) == {"tflite-fp32"}  # onnx-fp32 agrees everywhere
+    assert examples["tflite-fp32"]["indices"] == PLANTED and examples["tflite-fp32"]["count"] == len(PLANTED)
+    row = next(r for r in doc["rows"] if r["variant"] == "tflite-fp32")
+    assert row["disagreements"] == len(PLANTED) and row["agreement"] == pytest.approx(1 - len(PLANTED) / 200)
+    saved = np.load(config.out / examples["tflite-fp32"]["file"])
+    assert saved["indices"].tolist() == PLANTED
+    dataset = study.dataset
+    np.testing.assert_array_equal(saved["x"], dataset.x[PLANTED])
+    np.testing.assert_array_equal(saved["pred"], (saved["reference_pred"] + 1) % 10)
+    html = (config.out / "report.html").read_text()
+    for i in PLANTED:
+        assert f"#{i}:" in html
+    assert html.count("data:image/png;base64,") == len(PLANTED)
+
+
+def test_attack_with_epsilon_zero_has_zero_success(planted) -> None:
+    study, _ = planted
+    rows = [r for r in study.document["rows"] if r["status"] == "ok"]
+    assert {r["variant"] for r in rows} == {"original", "tflite-fp32", "onnx-fp32"}
+    for row in rows:
+        assert set(row["robustness"]) == {"fgsm eps=0", "pgd eps=0"}
+        for found in row["robustness"].values():
+            assert found["successes"] == 0 and found["rate"] == 0.0 and found["n"] > 80
+
+
+def test_real_attack_succeeds_and_report_has_every_section(lenet5: Path, session_cache: Path, tmp_path: Path) -> None:
+    config = _config(tmp_path, session_cache, parse_targets("host"), attacks=["fgsm:eps=0.3"], variants=["tflite-int8"])
+    study = run_study(config)
+    rates = {r["variant"]: r["robustness"]["fgsm eps=0.3"]["rate"] for r in study.document["rows"]}
+    assert rates["original"] > 0.5 and rates["tflite-int8"] > 0.5
+    html = (config.out / "report.html").read_text()
+    for title in ("Summary", "Accuracy against model size", "Latency distributions", "Peak memory",
+                  "Robustness", "Environments", "How long it took"):
+        assert title in html
+    doc = json.loads((config.out / "study.json").read_text())
+    int8, original = (next(r for r in doc["rows"] if r["variant"] == v) for v in ("tflite-int8", "original"))
+    assert int8["size_ratio"] == pytest.approx(int8["size_bytes"] / original["size_bytes"])
+    assert int8["size_ratio"] < 0.5
+    assert int8["speedup"] == pytest.approx(original["median_ms"] / int8["median_ms"])
+
+
+def test_a_failing_target_is_reported_and_the_rest_goes_on(lenet5: Path, session_cache: Path, tmp_path: Path) -> None:
+    targets = [TargetSpec("flaky", lambda: UnpluggedAfter(1)), TargetSpec("pixel", _no_such_device),
+               *parse_targets("host")]
+    study = run_study(_config(tmp_path, session_cache, targets))
+    doc = study.document
+    failures = {f["target"]: f for f in doc["failures"]}
+    assert set(failures) == {"flaky", "pixel"}
+    assert "disappeared" in failures["flaky"]["error"] and failures["flaky"]["failed_jobs"] == 1
+    assert failures["pixel"]["jobs"] == 0 and "no adb" in failures["pixel"]["error"]
+    host = [r for r in doc["rows"] if r["target"] == "host"]
+    assert [r["status"] for r in host] == ["ok", "ok", "ok"]
+    flaky = {r["variant"]: r["status"] for r in doc["rows"] if r["target"] == "flaky"}
+    assert flaky == {"tflite-fp32": "ok", "onnx-fp32": "error"}  # the reference ran on the real host
+    with Store(tmp_path / "results.sqlite") as db:  # what the flaky target measured before it failed is kept
+        assert any(r["target"] == "flaky" and r["status"] == "ok" for r in db.rows())
+    html = (tmp_path / "study" / "report.html").read_text()
+    assert "Failed targets" in html and "disappeared" in html and "plug it back in" in html
+
+
+def _no_such_device():
+    from devicelab.targets.android import AndroidTarget
+
+    return AndroidTarget("pixel", server="127.0.0.1:1")
+
+
+def test_rerun_reuses_finished_unchanged_jobs(lenet5: Path, session_cache: Path, tmp_path: Path) -> None:
+    config = _config(tmp_path, session_cache, parse_targets("host"))
+    first = run_study(config)
+    again = run_study(config)
+    assert not any(r["reused"] for r in first.document["rows"])
+    assert all(r["reused"] for r in again.document["rows"])
+    assert [r["row_id"] for r in again.document["rows"]] == [r["row_id"] for r in first.document["rows"]]
+    with Store(config.store) as db:
+        assert len(db.rows()) == 3  # nothing was measured twice
+    changed = run_study(replace(config, options=replace(FAST, runs=6)))  # other settings: measured anew
+    assert not any(r["reused"] for r in changed.document["rows"])
+
+
+def test_cli_study_reports_a_missing_device_without_traceback(lenet5: Path, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "devicelab", "study", "lenet5", "--targets", "host,pixel", "--variants",
+         "tflite-fp32", "--samples", "100", "--runs", "3", "--adb-server", "127.0.0.1:1", "-o",
+         str(tmp_path / "out"), "--store", str(tmp_path / "s.sqlite")],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "target pixel" in done.stdout and "Report:" in done.stdout
+    assert (tmp_path / "out" / "report.html").exists() and (tmp_path / "out" / "study.json").exists()
+
+
+def test_unknown_framework_and_pytorch_for_a_file_are_usage_errors(lenet5: Path, session_cache: Path,
+                                                                   tmp_path: Path) -> None:
+    from devicelab.errors import UsageError
+
+    with pytest.raises(UsageError, match="unknown framework"):
+        run_study(_config(tmp_path, session_cache, parse_targets("host"), frameworks=["jax"]))
+    with pytest.raises(UsageError, match="zoo model"):
+        run_study(_config(tmp_path, session_cache, parse_targets("host"), model=lenet5, data="mnist-sample",
+                          frameworks=["keras", "pytorch"]))
