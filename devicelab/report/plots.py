@@ -48,8 +48,9 @@ def accuracy_vs_size(rows: list[dict[str, Any]]) -> str | None:
         marker = _MARKERS[targets.index(r["target"]) % len(_MARKERS)]
         x, y = r["size_bytes"] / 1024, r["accuracy"] * 100
         low, high = (r.get("accuracy_ci") or (r["accuracy"], r["accuracy"]))
-        ax.errorbar(x, y, yerr=[[max(0.0, y - low * 100)], [max(0.0, high * 100 - y)]], fmt=marker, color=color, ms=6, capsize=2,
-                    ecolor="#d1d5db", elinewidth=0.8, alpha=0.9)
+        yerr = [[max(0.0, y - low * 100)], [max(0.0, high * 100 - y)]]
+        ax.errorbar(x, y, yerr=yerr, fmt=marker, color=color, ms=6, capsize=2, ecolor="#d1d5db", elinewidth=0.8,
+                    alpha=0.9)
         ax.annotate(r["variant"], (x, y), xytext=(4, 3), textcoords="offset points", fontsize=7, color="#374151")
     for i, target in enumerate(targets):
         ax.plot([], [], _MARKERS[i % len(_MARKERS)], color="#6b7280", label=target)
