@@ -531,7 +531,7 @@ def _print_error(error: BaseException | None) -> None:
 
 
 # Commands defined in their own modules register themselves on `app` when imported.
-from devicelab import cli_study  # noqa: E402,F401
+from devicelab import cli_batch, cli_study  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:

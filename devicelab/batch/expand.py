@@ -35,10 +35,23 @@ class BatchJob:
         return f"{self.model} {self.variant}{setting}{repeat}"
 
 
+@dataclass(frozen=True)
+class Skip:
+    """A combination the plan names that no job covers, and why."""
+
+    model: str
+    variant: str
+    target: str  # a pool's label, or "" when no target of the plan runs the variant's format
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.variant}" + (f" on {self.target}" if self.target else "") + f": {self.reason}"
+
+
 @dataclass
 class Expansion:
     jobs: list[BatchJob] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # "coreml-fp32 on this PC: Core ML prediction needs macOS"
+    skipped: list[Skip] = field(default_factory=list)  # coreml-fp32 on this PC: Core ML prediction needs macOS
 
     def by_pool(self) -> dict[str, list[BatchJob]]:
         grouped: dict[str, list[BatchJob]] = {}
@@ -66,7 +79,7 @@ def expand(plan: Plan, pools: list[Pool], formats: dict[str, str] | None = None)
         source = formats[model]
         for variant in plan.variants:
             if variant != ORIGINAL and source not in VARIANTS[variant].sources:
-                out.skipped.append(f"{model} {variant}: cannot be made from a {source} model")
+                out.skipped.append(Skip(model, variant, "", f"cannot be made from a {source} model"))
                 continue
             fmt = source if variant == ORIGINAL else VARIANTS[variant].format
             runnable = False
@@ -76,7 +89,7 @@ def expand(plan: Plan, pools: list[Pool], formats: dict[str, str] | None = None)
                     continue
                 why = pool.why_unavailable(runtime)
                 if why:
-                    out.skipped.append(f"{model} {variant} on {pool.label}: {why}")
+                    out.skipped.append(Skip(model, variant, pool.label, why))
                     continue
                 runnable = True
                 settings = [None] if variant == ORIGINAL else pool.settings_for(runtime)
@@ -84,6 +97,6 @@ def expand(plan: Plan, pools: list[Pool], formats: dict[str, str] | None = None)
                     for repeat in range(plan.repeats):
                         uid = sha256_json([model, variant, pool.key, setting, repeat])[:16]
                         out.jobs.append(BatchJob(uid, model, variant, fmt, pool.key, runtime, setting, repeat))
-            if not runnable and not any(s.startswith(f"{model} {variant} on") for s in out.skipped):
-                out.skipped.append(f"{model} {variant}: no target of this plan runs {fmt} models")
+            if not runnable and not any((s.model, s.variant) == (model, variant) for s in out.skipped):
+                out.skipped.append(Skip(model, variant, "", f"no target of this plan runs {fmt} models"))
     return out

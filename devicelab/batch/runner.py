@@ -83,11 +83,11 @@ class Context:
     retries: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, outcome: Outcome) -> None:
+    def record(self, outcome: Outcome, member: str = "") -> None:
         with self.lock:
             self.outcomes[outcome.job.uid] = outcome
-        self.events(Event("finished" if outcome.status != "not_run" else "not_run", job=outcome.job,
-                          outcome=outcome, detail=outcome.error or ""))
+        self.events(Event("finished" if outcome.status != "not_run" else "not_run", member, outcome.job,
+                          outcome.error or "", outcome=outcome))
 
 
 class PoolQueue:
@@ -269,7 +269,7 @@ def _attempt(target: Any, member: Member, job: BatchJob, attempt: int, queue: Po
     else:
         if measured.ok:
             _supersede(ctx, ctx.earlier_failures.pop(job.uid, []))
-            ctx.record(Outcome(job, "ok", target.name, measured.row_id, attempt))
+            ctx.record(Outcome(job, "ok", target.name, measured.row_id, attempt), member.label)
             queue.done()
             return True
         error = measured.error or DevicelabError("failed")
@@ -280,7 +280,8 @@ def _attempt(target: Any, member: Member, job: BatchJob, attempt: int, queue: Po
             return False
     if ctx.stop.is_set():  # stopping: an attempt cut short is not the job's result
         _supersede(ctx, [failure.row_id])
-        ctx.record(Outcome(job, "not_run", target.name, attempts=attempt, error="stopped while running"))
+        ctx.record(Outcome(job, "not_run", target.name, attempts=attempt, error="stopped while running"),
+                   member.label)
         queue.done()
         return True
     if failure.kind in TRANSIENT and attempt <= ctx.plan.retries:
@@ -294,7 +295,8 @@ def _attempt(target: Any, member: Member, job: BatchJob, attempt: int, queue: Po
         return True
     row_id = failure.row_id or _store_failure(target.name, job, failure, ctx, queue.pool)
     _supersede(ctx, ctx.earlier_failures.pop(job.uid, []))
-    ctx.record(Outcome(job, "failed", target.name, row_id, attempt, failure.kind, failure.message, failure.hint))
+    ctx.record(Outcome(job, "failed", target.name, row_id, attempt, failure.kind, failure.message, failure.hint),
+               member.label)
     queue.done()
     return True
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devicelab.batch import ledger
-from devicelab.batch.expand import BatchJob, expand
+from devicelab.batch.expand import BatchJob, Skip, expand
 from devicelab.batch.plan import Plan, load_plan
 from devicelab.batch.pools import Pool, discover
 from devicelab.batch.prepare import PreparedModel, prepare
@@ -31,11 +31,15 @@ class BatchReport:
     jobs: list[BatchJob]
     outcomes: dict[str, Outcome]
     pools: list[Pool]
-    skipped: list[str] = field(default_factory=list)  # combinations no target of the plan can run
+    skipped: list[Skip] = field(default_factory=list)  # combinations no target of the plan can run
     warnings: list[str] = field(default_factory=list)  # targets found nowhere, a reference that failed...
     retries: int = 0
     interrupted: bool = False
-    seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # wall seconds: prepare, measure
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.phases.values())
 
     @property
     def counts(self) -> dict[str, int]:
@@ -80,10 +84,11 @@ def run_batch(plan: Plan | str | Path, *, store: Path | None = None, cache: Path
         note(f"warning: {warning}")
     expansion = expand(plan, pools)
     if not expansion.jobs:
-        why = "; ".join([*warnings, *expansion.skipped]) or "the plan names no runnable combination"
+        why = "; ".join([*warnings, *map(str, expansion.skipped)]) or "the plan names no runnable combination"
         raise UsageError(f"nothing to run: {why}",
                          hint="check the targets are connected (`devicelab devices`) and the variants fit them")
     prepared = prepare(plan, expansion.jobs, store, cache, note)
+    phases = {"prepare": time.monotonic() - started}
     run = ledger.open_batch(store, plan.key, str(plan.path or ""), len(expansion.jobs), mode)
     note(("resuming" if run.resumed else "starting") + f" batch {run.id}: {len(expansion.jobs)} jobs on "
          f"{sum(len(p.members) for p in pools)} workers")
@@ -98,9 +103,11 @@ def run_batch(plan: Plan | str | Path, *, store: Path | None = None, cache: Path
     by_pool: dict[str, list[BatchJob]] = {}
     for job in todo:
         by_pool.setdefault(job.pool, []).append(job)
+    measuring = time.monotonic()
     interrupted = run_pools(pools, by_pool, ctx)
+    phases["measure"] = time.monotonic() - measuring
     report = BatchReport(run.id, run.resumed, plan, store, expansion.jobs, ctx.outcomes, pools, expansion.skipped,
-                         warnings, ctx.retries, interrupted, time.monotonic() - started)
+                         warnings, ctx.retries, interrupted, phases)
     if not interrupted and all(o.status != "not_run" for o in ctx.outcomes.values()):
         ledger.finish_batch(store, run.id)
     return report
@@ -153,7 +160,7 @@ def _fail_unconverted(jobs: list[BatchJob], pools: list[Pool], prepared: dict[st
 
 
 def describe_jobs(plan: Plan | str | Path,
-                  pools: list[Pool] | None = None) -> tuple[list[BatchJob], list[str], list[str], list[Pool]]:
+                  pools: list[Pool] | None = None) -> tuple[list[BatchJob], list[Skip], list[str], list[Pool]]:
     """The jobs a plan gives here, without measuring anything: (jobs, skipped, warnings, pools)."""
     plan = plan if isinstance(plan, Plan) else load_plan(plan)
     warnings: list[str] = []
