@@ -178,3 +178,32 @@ def test_unknown_framework_and_pytorch_for_a_file_are_usage_errors(lenet5: Path,
     with pytest.raises(UsageError, match="zoo model"):
         run_study(_config(tmp_path, session_cache, parse_targets("host"), model=lenet5, data="mnist-sample",
                           frameworks=["keras", "pytorch"]))
+
+
+def test_report_renders_offline_in_a_real_browser(planted) -> None:
+    """Chromium with its network switched off draws every plot and example from the file alone."""
+    from devicelab.targets.browsers import start_session
+
+    _, config = planted
+    report = (config.out / "report.html").resolve()
+    driver, _ = start_session("chrome")
+    try:
+        driver.execute_cdp_cmd("Network.enable", {})
+        driver.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": True, "latency": 0,
+                                                                     "downloadThroughput": -1,
+                                                                     "uploadThroughput": -1})
+        driver.get(report.as_uri())
+        state = driver.execute_script(
+            "const imgs = [...document.images];"
+            "return {title: document.title, svgs: document.querySelectorAll('svg').length,"
+            " images: imgs.length, drawn: imgs.filter(i => i.complete && i.naturalWidth > 0).length,"
+            " fetched: performance.getEntriesByType('resource').map(e => e.name),"
+            " height: document.body.scrollHeight, tables: document.querySelectorAll('table').length};")
+        driver.set_window_size(1280, 1600)
+        assert driver.save_screenshot(str(config.out / "report.png"))
+    finally:
+        driver.quit()
+    assert state["title"] == "devicelab study: lenet5"
+    assert state["svgs"] >= 4 and state["tables"] >= 3 and state["height"] > 2000
+    assert state["images"] == len(PLANTED) and state["drawn"] == len(PLANTED)
+    assert state["fetched"] == []  # nothing outside the file was asked for
