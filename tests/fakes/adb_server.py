@@ -25,6 +25,10 @@ every device call opens two connections: ``host:version`` (to pick tport, used w
 ``host-serial:<serial>:get-state`` / ``:features``; ``shell(list)``: ``shell:`` + ``shlex.quote``-joined
 words; ``shell2(v2=True)``: ``shell,v2:``; ``shell2()`` over v1 appends ``; echo X4EXIT:$?``;
 ``sync.*``: ``sync:`` then one STAT / LIST / RECV / SEND per connection (no QUIT; the socket is closed).
+
+``host:connect:<host>:<port>`` (``adb connect``, ``AdbClient.connect``) attaches a device listening on adbd over
+TCP, such as a DeviceFarmer/STF "remote connect" endpoint: give them as ``remote_endpoints``; the server answers
+OKAY and the real server's text ("connected to X", "already connected to X", "failed to connect to 'X': ...").
 """
 
 from __future__ import annotations
@@ -127,7 +131,7 @@ class FakeAdbServer:
     """The fake adb server: ``start()`` returns the port; use as a context manager in tests."""
 
     def __init__(self, devices: list[FakeDevice] | tuple[FakeDevice, ...] = (), host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+                 port: int = 0, remote_endpoints: dict[str, FakeDevice] | None = None) -> None:
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError("the fake adb server binds a loopback address only")
         self.host, self._requested_port = host, port
@@ -143,6 +147,7 @@ class FakeAdbServer:
         self._threads: set[threading.Thread] = set()
         self._connections: dict[socket.socket, _Conn] = {}
         self._stopping = threading.Event()
+        self.remote_endpoints = dict(remote_endpoints or {})  # "host:port" -> device reachable by `adb connect`
         for device in devices:
             self.add_device(device)
 
@@ -292,12 +297,25 @@ class FakeAdbServer:
             self._track_devices(conn, long=request.endswith("-l"))
         elif request == "host:host-features":
             conn.okay(HOST_FEATURES)
+        elif request.startswith("host:connect:"):
+            conn.okay(self._connect(request[len("host:connect:"):]))
         elif request.startswith(("host:transport", "host:tport:")):
             self._transport(conn, request)
         elif request.startswith(("host-serial:", "host-transport-id:", "host-usb:", "host-local:", "host:")):
             self._device_host_request(conn, request)
         else:
             conn.fail(f"unknown host service '{request}'")
+
+    def _connect(self, endpoint: str) -> str:
+        """What `adb connect` answers (always after OKAY): the device appears under the endpoint as serial."""
+        device = self.remote_endpoints.get(endpoint)
+        if device is None:
+            return f"failed to connect to '{endpoint}': Connection refused"
+        with self._lock:
+            if self._devices.get(device.serial) is device:
+                return f"already connected to {endpoint}"
+        self.add_device(device)
+        return f"connected to {endpoint}"
 
     def _device_list(self, long: bool) -> str:
         lines = []
