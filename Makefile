@@ -46,6 +46,7 @@ test: setup system-deps tests/grid/node_modules/.installed lint
 bench: setup system-deps
 	$(PY) benchmarks/host_tflite_overhead.py
 	$(PY) benchmarks/browser_wasm_overhead.py
+	$(PY) benchmarks/demo_phases.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache web_runner/node_modules tests/grid/node_modules
