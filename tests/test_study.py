@@ -207,3 +207,19 @@ def test_report_renders_offline_in_a_real_browser(planted) -> None:
     assert state["svgs"] >= 4 and state["tables"] >= 3 and state["height"] > 2000
     assert state["images"] == len(PLANTED) and state["drawn"] == len(PLANTED)
     assert state["fetched"] == []  # nothing outside the file was asked for
+
+
+def test_demo_is_the_study_on_host_and_chromium(lenet5: Path, tmp_path: Path) -> None:
+    """The README's main job, end to end: Keras + PyTorch, host + headless Chromium, FGSM + PGD, no failures."""
+    done = subprocess.run([sys.executable, "-m", "devicelab", "demo", "--runs", "5", "-o", str(tmp_path / "demo"),
+                           "--store", str(tmp_path / "demo.sqlite")], capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    doc = json.loads((tmp_path / "demo" / "study.json").read_text())
+    assert doc["failures"] == [] and all(r["status"] == "ok" for r in doc["rows"])
+    cells = {(r["framework"], r["target"]) for r in doc["rows"]}
+    assert cells == {("keras", "host"), ("keras", "chrome"), ("pytorch", "host"), ("pytorch", "chrome")}
+    assert {r["runtime"] for r in doc["rows"] if r["target"] == "chrome"} == {"tfjs", "tflite-web", "ort-web"}
+    assert all(set(r["robustness"]) == {"fgsm eps=0.1", "pgd eps=0.1"} for r in doc["rows"])
+    assert doc["frameworks"]["agreement"] > 0.9 and doc["frameworks"]["frameworks"]["pytorch"]["accuracy"] > 0.9
+    assert {e["target"] for e in doc["environments"]} == {"host", "chrome"}
+    assert "Across frameworks" in (tmp_path / "demo" / "report.html").read_text()
