@@ -90,6 +90,9 @@ def run_study(config: StudyConfig, progress: api.ProgressFn | None = None) -> St
     study = Study(config)
     with _phase(study, "prepare models"):
         _prepare_sources(study, progress)
+    if attack_specs and any(f not in FRAMEWORKS for f in study.sources):
+        raise UsageError(f"attacks need the model's gradients: {config.model} is an ONNX model",
+                         hint="give the Keras model (or a zoo name) to attack, or drop --attacks")
     with _phase(study, "convert"):
         _convert_all(study, progress)
     attack_sets: dict[str, dict[str, Dataset]] = {}
@@ -172,7 +175,7 @@ def _pytorch_twin(source: SourceModel, cache: Path | None,
 
 def _variants_for(study: Study, framework: str) -> list[str]:
     source = study.sources[framework]
-    wanted = study.config.variants or list(registry.VARIANTS)
+    wanted = [n for n in study.config.variants or registry.VARIANTS if n != api.ORIGINAL]  # the original always runs
     return [name for name in wanted if source.format in registry.get(name).sources]
 
 
