@@ -47,6 +47,7 @@ bench: setup system-deps
 	$(PY) benchmarks/host_tflite_overhead.py
 	$(PY) benchmarks/browser_wasm_overhead.py
 	$(PY) benchmarks/demo_phases.py
+	$(PY) benchmarks/batch_parallel.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache web_runner/node_modules tests/grid/node_modules
