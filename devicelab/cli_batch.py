@@ -107,9 +107,13 @@ def batch(
     if dry_run:
         _show_jobs(*describe_jobs(parsed))
         return
-    with _BatchBars() as bars:
-        report = run_batch(parsed, store=store, cache=_cache(cache_dir), mode="resume" if resume else
-                           "new" if new else "auto", retry_failed=retry_failed, events=bars, say=bars.note)
+    try:
+        with _BatchBars() as bars:
+            report = run_batch(parsed, store=store, cache=_cache(cache_dir), mode="resume" if resume else
+                               "new" if new else "auto", retry_failed=retry_failed, events=bars, say=bars.note)
+    except KeyboardInterrupt:  # while preparing, before any job ran: nothing to lose
+        err_console.print(f"[yellow]Stopped[/yellow] before any job ran. Run again with: devicelab batch {plan}")
+        raise typer.Exit(INTERRUPTED) from None
     _show_report(report)
     if report.jobs:
         console.print(f"Report: [bold]{write_report(report, out)}[/bold]")

@@ -143,6 +143,29 @@ def test_retries_with_backoff_and_failures_that_stay(lenet5, session_cache, tmp_
     assert all(n == 1 for n in _final_rows_per_job(store).values()) and len(_final_rows_per_job(store)) == 3
 
 
+def test_ctrl_c_finishes_the_running_job_and_a_rerun_does_the_rest(lenet5, session_cache, tmp_path) -> None:
+    path = _plan(tmp_path, 'variants = ["tflite-fp32"]\nrepeats = 4\nreference = false\n'
+                           "[measure]\nruns = 5\nmin_seconds = 0.5\n[targets]\nhost = true\n")
+    plan, store = load_plan(path), tmp_path / "s.sqlite"
+    target = FlakyTarget({}, set())
+    pool = host_pool(plan)
+    pool.members = [Member("flaky-pc", "flaky PC", lambda: target)]
+    started: list[str] = []
+
+    def interrupt_at_the_second_job(event) -> None:
+        if event.kind == "started":
+            started.append(event.job.uid)
+            if len(started) == 2:  # as if the user pressed Ctrl-C now (the main thread gets it)
+                os.kill(os.getpid(), signal.SIGINT)
+
+    report = run_batch(plan, store=store, cache=session_cache, pools=[pool], events=interrupt_at_the_second_job)
+    assert report.interrupted and report.counts == {"ok": 2, "failed": 0, "not_run": 2, "earlier": 0}
+    assert report.outcomes[started[1]].status == "ok"  # the job running at Ctrl-C finished and was kept
+    again = run_batch(plan, store=store, cache=session_cache, pools=[pool])
+    assert again.resumed and again.ok and again.counts["earlier"] == 2 and len(target.attempts["tflite-fp32"]) == 4
+    assert len(_final_rows_per_job(store)) == 4
+
+
 # --- phones -------------------------------------------------------------------------------------------------
 
 

@@ -203,7 +203,6 @@ def _android_member(device: Any, instrument: bool) -> Member:
     def build() -> Target:
         target = AndroidTarget(serial, server=server, instrument=instrument, aliases={})
         target.check_app()  # not installed / too old: this phone cannot take jobs, say so once
-        target._app_checked = True
         return target
 
     def present() -> bool:
@@ -272,10 +271,13 @@ def _ios_present(udid: str) -> Callable[[], bool]:
 
 def browser_pool(spec: BrowserSpec, plan: Plan) -> Pool:
     from devicelab.targets.browser import WEB_RUNTIMES, BrowserTarget
+    from devicelab.targets.browsers import find_local
 
     where = f" on {spec.grid}" if spec.grid else ""
 
     def build() -> Target:
+        if not spec.grid:
+            find_local(spec.browser)  # no browser or driver here: say so once, not once per job
         return BrowserTarget(spec.browser, headed=spec.headed, remote=spec.grid)
 
     members = [Member(spec.browser, f"{spec.browser} slot {i + 1}/{spec.slots}{where}", build)

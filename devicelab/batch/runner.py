@@ -81,10 +81,14 @@ class Context:
     stop: threading.Event = field(default_factory=threading.Event)
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     retries: int = 0
+    closed: bool = False  # set when running jobs are abandoned: their late outcomes are ignored
+    workers: int = 0  # worker threads still running
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, outcome: Outcome, member: str = "") -> None:
         with self.lock:
+            if self.closed:
+                return
             self.outcomes[outcome.job.uid] = outcome
         self.events(Event("finished" if outcome.status != "not_run" else "not_run", member, outcome.job,
                           outcome.error or "", outcome=outcome))
@@ -100,7 +104,7 @@ class PoolQueue:
         self._seq = itertools.count()
         for job in jobs:
             heapq.heappush(self._heap, (0.0, next(self._seq), job, 1))
-        self.in_flight = 0
+        self.running: dict[str, BatchJob] = {}  # uid -> job, taken and not yet done
         self.workers = len(pool.members)
         self.gone: list[str] = []  # why members stopped early
 
@@ -111,21 +115,21 @@ class PoolQueue:
                 now = time.monotonic()
                 if self._heap and self._heap[0][0] <= now:
                     _, _, job, attempt = heapq.heappop(self._heap)
-                    self.in_flight += 1
+                    self.running[job.uid] = job
                     return job, attempt
-                if not self._heap and self.in_flight == 0:
+                if not self._heap and not self.running:
                     return None
                 self.cond.wait(min(self._heap[0][0] - now, 0.5) if self._heap else 0.5)
             return None
 
-    def done(self) -> None:
+    def done(self, job: BatchJob) -> None:
         with self.cond:
-            self.in_flight -= 1
+            self.running.pop(job.uid, None)
             self.cond.notify_all()
 
     def again(self, job: BatchJob, attempt: int, delay: float) -> None:
         with self.cond:
-            self.in_flight -= 1
+            self.running.pop(job.uid, None)
             heapq.heappush(self._heap, (time.monotonic() + delay, next(self._seq), job, attempt))
             self.cond.notify_all()
 
@@ -142,9 +146,11 @@ class PoolQueue:
             return left
 
     def drain(self) -> list[BatchJob]:
+        """Every job without an outcome: still queued, or (when abandoned) still running."""
         with self.cond:
-            left = [job for _, _, job, _ in sorted(self._heap)]
+            left = [job for _, _, job, _ in sorted(self._heap)] + list(self.running.values())
             self._heap.clear()
+            self.running.clear()
             return left
 
 
@@ -154,33 +160,41 @@ def run_pools(pools: list[Pool], jobs: dict[str, list[BatchJob]], ctx: Context) 
     threads = [threading.Thread(target=_work, args=(member, queue, ctx), daemon=True,
                                 name=f"devicelab-batch-{member.label}")
                for queue in queues for member in queue.pool.members]
+    ctx.workers = len(threads)
     with _sigterm_as_interrupt():
         for thread in threads:
             thread.start()
-        interrupted = _join(threads, ctx)
-    for queue in queues:
-        for job in queue.drain():  # only left when stopped early
-            ctx.record(Outcome(job, "not_run", error="not started: the batch was stopped"))
+        interrupted = _wait(ctx)
+    left = [job for queue in queues for job in queue.drain()]  # only when stopped early
+    for job in left:
+        ctx.record(Outcome(job, "not_run", error="the batch was stopped before it finished"))
+    with ctx.lock:
+        ctx.closed = True
     return interrupted
 
 
-def _join(threads: list[threading.Thread], ctx: Context) -> bool:
-    interrupted = False
+def _wait(ctx: Context) -> bool:
+    """Until every worker is done; the first Ctrl-C stops taking jobs, a second abandons the running ones.
+
+    The main thread sleeps rather than joining threads: a KeyboardInterrupt that lands inside Thread.join can
+    leave the thread looking finished while it still runs (CPython), and the batch would stop without its jobs.
+    """
     try:
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(_JOIN_S)
+        _sleep_until_done(ctx)
+        return False
     except KeyboardInterrupt:
-        interrupted = True
         ctx.stop.set()
         ctx.events(Event("stopping", detail="waiting for the jobs that are running; Ctrl-C again abandons them"))
-        try:
-            for thread in threads:
-                while thread.is_alive():
-                    thread.join(_JOIN_S)
-        except KeyboardInterrupt:
-            _abandon(ctx)
-    return interrupted
+    try:
+        _sleep_until_done(ctx)
+    except KeyboardInterrupt:
+        _abandon(ctx)
+    return True
+
+
+def _sleep_until_done(ctx: Context) -> None:
+    while ctx.workers > 0:
+        time.sleep(_JOIN_S)
 
 
 def _abandon(ctx: Context) -> None:
@@ -220,6 +234,14 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 def _work(member: Member, queue: PoolQueue, ctx: Context) -> None:
+    try:
+        _serve(member, queue, ctx)
+    finally:
+        with ctx.lock:
+            ctx.workers -= 1
+
+
+def _serve(member: Member, queue: PoolQueue, ctx: Context) -> None:
     try:
         target = member.build()
     except Exception as exc:  # no device any more, app not installed, browser not there
@@ -270,7 +292,7 @@ def _attempt(target: Any, member: Member, job: BatchJob, attempt: int, queue: Po
         if measured.ok:
             _supersede(ctx, ctx.earlier_failures.pop(job.uid, []))
             ctx.record(Outcome(job, "ok", target.name, measured.row_id, attempt), member.label)
-            queue.done()
+            queue.done(job)
             return True
         error = measured.error or DevicelabError("failed")
         failure = _Failure(getattr(error, "kind", "error"), error.message, error.hint, measured.row_id)
@@ -282,7 +304,7 @@ def _attempt(target: Any, member: Member, job: BatchJob, attempt: int, queue: Po
         _supersede(ctx, [failure.row_id])
         ctx.record(Outcome(job, "not_run", target.name, attempts=attempt, error="stopped while running"),
                    member.label)
-        queue.done()
+        queue.done(job)
         return True
     if failure.kind in TRANSIENT and attempt <= ctx.plan.retries:
         _supersede(ctx, [failure.row_id])
@@ -297,7 +319,7 @@ def _attempt(target: Any, member: Member, job: BatchJob, attempt: int, queue: Po
     _supersede(ctx, ctx.earlier_failures.pop(job.uid, []))
     ctx.record(Outcome(job, "failed", target.name, row_id, attempt, failure.kind, failure.message, failure.hint),
                member.label)
-    queue.done()
+    queue.done(job)
     return True
 
 
