@@ -145,6 +145,28 @@ def test_a_plan_expands_to_the_right_jobs(tmp_path: Path) -> None:
     assert expansion.skipped == []  # every variant runs somewhere
 
 
+def test_dry_run_finds_the_phones_and_lists_the_jobs(tmp_path: Path) -> None:
+    from fakes import FakeAdbServer, FakeDevice
+
+    phones = [FakeDevice("PIX1", model="Pixel 7", root=tmp_path / "a"), FakeDevice("PIX2", model="Pixel 7",
+                                                                                   root=tmp_path / "b"),
+              FakeDevice("SAM1", model="SM-S911B", manufacturer="samsung", root=tmp_path / "c"),
+              FakeDevice("OFF1", model="Pixel 7", root=tmp_path / "d", state="offline")]
+    with FakeAdbServer(phones) as server:
+        plan = tmp_path / "plan.toml"
+        plan.write_text('models = ["lenet5"]\nvariants = ["tflite-fp32", "tfjs-fp32"]\n[measure]\n'
+                        'delegates = ["xnnpack", "gpu"]\n[targets]\n'
+                        'android = ["pixel", "serial:SAM1", "serial:OFF1", "nokia"]\n'
+                        f'adb_servers = ["127.0.0.1:{server.port}"]\n')
+        done = subprocess.run([sys.executable, "-m", "devicelab", "batch", str(plan), "--dry-run"],
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = " ".join(done.stdout.split())
+    assert "4 jobs" in out and "Google Pixel 7 (2 phones) (2 workers)" in out and "samsung SM-S911B (1 worker)" in out
+    assert "no Android device matches 'nokia'" in out and "OFF1 is offline" in out
+    assert "skipped: lenet5 tfjs-fp32: no target of this plan runs tfjs models" in out
+
+
 def test_what_no_target_can_run_is_listed_as_skipped(tmp_path: Path) -> None:
     plan = parse_plan('models = ["lenet5"]\nvariants = ["tfjs-fp32", "coreml-fp32", "tflite-fp32"]\n'
                       "[targets]\nhost = true\n")
