@@ -53,6 +53,8 @@ def export_bundle(plan: Plan, out: Path, *, farms: tuple[str, ...] = ("firebase"
     note = say or (lambda _: None)
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"{out} exists and is not empty", hint="choose another --out folder, or remove it")
+    if apk is not None and not apk.is_file():
+        raise UsageError(f"no APK at {apk}", hint="build it with ./gradlew :app:assembleDebug in android_app/")
     expansion = expand(plan, [farm_pool(plan)])
     if not expansion.jobs:
         raise UsageError("none of the plan's variants runs in the Android app",
@@ -68,8 +70,6 @@ def export_bundle(plan: Plan, out: Path, *, farms: tuple[str, ...] = ("firebase"
             continue
         jobs.append(_write_job(out, job, prepared[job.model], plan, cache))
     app = apk or DEFAULT_APK
-    if apk is not None and not apk.is_file():
-        raise UsageError(f"no APK at {apk}", hint="build it with ./gradlew :app:assembleDebug in android_app/")
     if app.is_file():
         shutil.copy2(app, out / "app.apk")
     if plan.path is not None:
