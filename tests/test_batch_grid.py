@@ -30,20 +30,19 @@ min_seconds = 0.5
 
 [targets]
 grid = "{grid}"
-browsers = [{{browser = "chrome", slots = 2, backends = ["wasm", "cpu"]}}]
+browsers = [{{browser = "chrome", slots = 2, backends = ["wasm"]}}]
 """)
     events: list[tuple[float, object]] = []
     report = run_batch(plan, store=tmp_path / "s.sqlite", cache=session_cache,
                        events=lambda e: events.append((time.monotonic(), e)))
     assert report.ok, [(o.job.label, o.error) for o in report.outcomes.values()]
-    assert sorted((j.variant, j.setting) for j in report.jobs) == [("onnx-fp32", "wasm"), ("tfjs-fp32", "cpu"),
-                                                                  ("tfjs-fp32", "wasm")]
+    assert sorted((j.variant, j.setting) for j in report.jobs) == [("onnx-fp32", "wasm"), ("tfjs-fp32", "wasm")]
     db = sqlite3.connect(tmp_path / "s.sqlite")
     rows = db.execute("SELECT variant, runtime_used, agreement, device_json FROM results WHERE variant != 'original'"
                       ).fetchall()
-    assert len(rows) == 3 and all(agreement == 1.0 for _, _, agreement, _ in rows)
+    assert len(rows) == 2 and all(agreement == 1.0 for _, _, agreement, _ in rows)
     assert all(json.loads(device)["remote"] == grid for *_, device in rows)
-    assert {used.split(" ")[0] for _, used, _, _ in rows} >= {"tfjs-wasm", "tfjs-cpu"}
+    assert {used.split(" ")[0] for _, used, _, _ in rows} == {"tfjs-wasm", "ort-web-wasm"}
     started = {e.member for _, e in events if e.kind == "started"}
     assert started == {"chrome slot 1/2 on " + grid, "chrome slot 2/2 on " + grid}  # both slots worked
     begins = {e.job.uid: (e.member, at) for at, e in events if e.kind == "started"}

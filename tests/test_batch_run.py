@@ -244,7 +244,10 @@ def test_sigkill_half_way_then_resume_gives_one_result_per_job(lenet5, session_c
         while time.monotonic() < deadline:
             if first.poll() is not None:
                 pytest.fail(f"the batch ended before it could be killed: {first.stdout.read()}")
-            done = [r for r in _rows(store) if r["variant"] != "original"] if store.exists() else []
+            try:
+                done = [r for r in _rows(store) if r["variant"] != "original"]
+            except sqlite3.OperationalError:  # the store is not there, or its tables not yet
+                done = []
             if len(done) >= 2:
                 break
             time.sleep(0.05)
