@@ -268,7 +268,8 @@ def _not_run(jobs: list[BatchJob], queue: PoolQueue, ctx: Context) -> None:
     why = "; ".join(queue.gone)
     for job in jobs:
         ctx.record(Outcome(job, "not_run", error=f"no {queue.pool.label} left to run it ({why})",
-                           hint="reconnect the device and rerun the batch: finished jobs are kept"))
+                           hint="fix what stopped it (reconnect the device, install the app...) and run the batch "
+                                "again: finished jobs are kept, only these run"))
 
 
 @dataclass
