@@ -7,7 +7,8 @@ rerun resumes where the last one stopped.
 
 Modules: plan (parse + validate, with line numbers), pools (devices and slots a plan's targets give), expand
 (the jobs), prepare (models, conversions, reference), ledger (batch identity and resume), runner (workers,
-retries, vanishing devices), session (one run end to end), farm_export / farm_import (cloud device farms).
+retries, vanishing devices), session (one run end to end), report (the batch's report.html), farm_export /
+farm_import / farm_layouts (Firebase Test Lab and AWS Device Farm).
 """
 
 from devicelab.batch.expand import BatchJob, expand
