@@ -207,7 +207,7 @@ def _frameworks(doc: dict[str, Any]) -> str:
         info, trained = (fw.get("frameworks") or {}).get(name) or {}, training.get(name) or {}
         rows.append([escape(name), _pct(info.get("accuracy"), info.get("accuracy_ci")),
                      _f(trained.get("train_seconds"), "{:.1f} s"), _f(trained.get("parameters"), "{:,}"),
-                     escape(str(trained.get("framework_version") or trained.get("torch") or ""))])
+                     escape(str(trained.get("framework_version") or ""))])
     mcnemar = fw.get("mcnemar") or {}
     text = (f"<p>The same architecture, recipe and seed, trained in each framework on the CPU, then run as "
             f"originals on this PC on the same {fw.get('samples')} inputs. Top-1 agreement between them: "

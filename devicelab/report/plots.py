@@ -100,7 +100,8 @@ def memory(rows: list[dict[str, Any]]) -> str | None:
     ax.barh(range(len(measured)), values, color=[_COLORS[targets.index(r["target"]) % len(_COLORS)]
                                                   for r in measured], alpha=0.7)
     for i, r in enumerate(measured):
-        ax.annotate(f" {r['memory_mib']:.1f} MiB ({r.get('memory_method') or '?'})", (values[i], i),
+        method = (r.get("memory_method") or "?").split(",")[0]  # the full method is in the details table
+        ax.annotate(f" {r['memory_mib']:.1f} MiB ({method})", (values[i], i),
                     va="center", fontsize=6.5, color="#374151")
     ax.set_yticks(range(len(measured)), [_label(r) for r in measured], fontsize=7)
     ax.invert_yaxis()

@@ -53,7 +53,8 @@ def build(study: Any, out: Path) -> dict[str, Any]:
         "host": {"python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine()},
         "model": {f: {"name": s.name, "format": s.format, "path": str(s.path), "sha256": s.sha256}
                   for f, s in study.sources.items()},
-        "training": study.training,
+        "training": {f: {**info, "framework_version": _framework_version(f, info)}
+                     for f, info in study.training.items()},
         "dataset": None if dataset is None else {"name": dataset.name, "samples": len(dataset), "kind": dataset.kind,
                                                  "sha256": dataset.sha256, "classes": dataset.num_classes},
         "targets": [spec.name for spec in study.config.targets],
@@ -70,6 +71,18 @@ def build(study: Any, out: Path) -> dict[str, Any]:
         "phases": study.phases,
         "store": str(study.config.store),
     }
+
+
+def _framework_version(framework: str, info: dict[str, Any]) -> str | None:
+    """What trained the model: recorded by the PyTorch twin; for Keras, the installed Keras (it trained it here)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    if framework == "pytorch" and info.get("torch"):
+        return info["torch"]
+    try:
+        return version("keras" if framework == "keras" else "torch")
+    except PackageNotFoundError:
+        return None
 
 
 def _model_name(study: Any) -> str:
