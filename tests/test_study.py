@@ -223,3 +223,21 @@ def test_demo_is_the_study_on_host_and_chromium(lenet5: Path, tmp_path: Path) ->
     assert doc["frameworks"]["agreement"] > 0.9 and doc["frameworks"]["frameworks"]["pytorch"]["accuracy"] > 0.9
     assert {e["target"] for e in doc["environments"]} == {"host", "chrome"}
     assert "Across frameworks" in (tmp_path / "demo" / "report.html").read_text()
+
+
+def test_study_on_a_phone_through_the_fake_adb_server(lenet5: Path, session_cache: Path, tmp_path: Path) -> None:
+    """The study drives a phone like any target: its TFLite and ONNX variants run there, Core ML and TF.js do not."""
+    from fakes import FakeAdbServer, FakeDevice
+
+    phone = FakeDevice("R5CT100PIX", model="Pixel 7", root=tmp_path / "phone", app_installed=True)
+    with FakeAdbServer([phone]) as server:
+        targets = parse_targets("host,pixel", adb_server=f"127.0.0.1:{server.port}")
+        study = run_study(_config(tmp_path, session_cache, targets, variants=["tflite-fp32", "tfjs-fp32"]))
+    doc = study.document
+    on_phone = [r for r in doc["rows"] if r["target"] == "android:R5CT100PIX"]
+    assert [(r["variant"], r["status"], r["simulated"]) for r in on_phone] == [("tflite-fp32", "ok", True)]
+    assert on_phone[0]["agreement"] == 1.0 and doc["failures"] == []
+    assert any(s["variant"] == "tfjs-fp32" and s["target"] == "android:R5CT100PIX" for s in doc["skipped"])
+    env = next(e for e in doc["environments"] if e["target"] == "android:R5CT100PIX")
+    assert "Pixel 7" in json.dumps(env["device"])
+    assert "(simulated)" in (tmp_path / "study" / "report.html").read_text()  # a fake's numbers say so

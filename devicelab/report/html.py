@@ -83,7 +83,10 @@ def _table(head: list[str], rows: list[list[str]], left: int = 1, css: list[str]
 
 def _name(row: dict[str, Any]) -> str:
     variant = "original (PC reference)" if row["variant"] == "original" else row["variant"]
-    return escape(variant) + (" <span class=\"muted small\">(reused)</span>" if row.get("reused") else "")
+    marks = " <span class=\"muted small\">(reused)</span>" if row.get("reused") else ""
+    if row.get("simulated"):  # a test double's numbers: never to be read as a device's
+        marks += " <span class=\"bad small\">(simulated)</span>"
+    return escape(variant) + marks
 
 
 # --- sections ------------------------------------------------------------------------------------------------

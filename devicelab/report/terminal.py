@@ -91,6 +91,8 @@ def study_table(rows: Iterable[dict[str, Any]], title: str = "Study") -> Table:
         status = "[green]ok[/green]" if r["status"] == "ok" else "[red]failed[/red]"
         if r.get("reused"):
             status += " [dim](reused)[/dim]"
+        if r.get("simulated"):
+            status += " [red](simulated)[/red]"
         table.add_row(name, r["target"], r.get("runtime") or "-", _size(r.get("size_bytes")), _pct(r.get("accuracy")),
                       _pct(r.get("agreement")), _num(r.get("median_ms"), "{:.3f}"),
                       _num(r.get("speedup"), "{:.2f}x"), _num(r.get("memory_mib"), "{:.1f}"), *robust, status)
