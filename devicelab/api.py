@@ -213,10 +213,12 @@ def measure(model: str | Path, *, variants: list[str] | None = None, runtime: st
     with Store(store or default_store()) as db:
         ref_outputs = None
         if reference:
+            # The reference is the original on the host: a phone's or browser's "original" is a job of its own.
+            on_host = target.name == "host"
             ref_outputs = _reference_outputs(db, source, dataset, x, cache, options, plan, progress, results,
-                                             wanted=ORIGINAL in chosen)
+                                             wanted=ORIGINAL in chosen and on_host)
         for name in chosen:
-            if name == ORIGINAL and any(r.variant == ORIGINAL for r in results):
+            if name == ORIGINAL and any(r.variant == ORIGINAL and r.target == target.name for r in results):
                 continue
             field_name = target.sweep_field
             for setting in (backends or [getattr(options, field_name)]) if name != ORIGINAL else [None]:

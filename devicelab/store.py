@@ -161,10 +161,10 @@ class Store:
         return Row(dict(found)) if found else None
 
     def find_reference(self, model_sha256: str, dataset_sha256: str, samples: int) -> Row | None:
-        """The newest successful run of the original model on exactly these samples."""
+        """The newest successful run of the original model on this PC on exactly these samples."""
         found = self._db.execute(
             "SELECT * FROM results WHERE model_sha256 = ? AND variant = 'original' AND dataset_sha256 = ? "
-            "AND samples = ? AND status = 'ok' AND outputs IS NOT NULL ORDER BY id DESC LIMIT 1",
+            "AND samples = ? AND status = 'ok' AND target = 'host' AND outputs IS NOT NULL ORDER BY id DESC LIMIT 1",
             (model_sha256, dataset_sha256, samples)).fetchone()
         return Row(dict(found)) if found else None
 
