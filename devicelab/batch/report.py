@@ -41,8 +41,9 @@ def build_document(report: BatchReport) -> dict[str, Any]:
                 references[key] = db.find_reference(*key)
     earlier = {o.row_id for o in report.outcomes.values() if o.earlier}
     rows = []
-    for reference in (r for r in references.values() if r is not None):
-        rows.append({**_row(reference, None), "reused": True})
+    own = {row["id"] for row in stored}
+    for reference in (r for r in references.values() if r is not None and r["id"] not in own):
+        rows.append({**_row(reference, None), "reused": True})  # the PC reference, measured before this batch
     rows.extend(_row(row, references.get((row["model_sha256"], row["dataset_sha256"], row["samples"])),
                      row["id"] in earlier) for row in stored)
     first = stored[0] if stored else None

@@ -252,12 +252,21 @@ def _serve(member: Member, queue: PoolQueue, ctx: Context) -> None:
     try:
         while (item := queue.take(ctx.stop)) is not None:
             job, attempt = item
-            ctx.events(Event("started", member.label, job, detail=target.name, done=attempt))
-            if not _attempt(target, member, job, attempt, queue, ctx):
+            try:
+                ctx.events(Event("started", member.label, job, detail=target.name, done=attempt))
+                present = _attempt(target, member, job, attempt, queue, ctx)
+            except Exception as exc:  # the store or a callback failed around the job: record it, strand nothing
+                queue.done(job)  # first: other workers wait on running jobs
+                ctx.record(Outcome(job, "failed", target.name, None, attempt, "internal", _describe(exc),
+                                   "run the batch again: finished jobs are kept, this one runs again"), member.label)
+                continue
+            if not present:
                 why = f"{member.label} went away"
                 ctx.events(Event("vanished", member.label, job, detail=why))
                 _not_run(queue.member_gone(why), queue, ctx)
                 return
+    except Exception as exc:  # never leave the pool waiting on a worker that died
+        _not_run(queue.member_gone(f"{member.label}: {_describe(exc)}"), queue, ctx)
     finally:
         with contextlib.suppress(Exception):  # a vanished device or dead browser has nothing left to close
             target.close()
