@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from devicelab.cli import CacheOpt, StoreOpt, _Bars, _cache, app, console
 
@@ -51,7 +52,7 @@ def study(
     names = [n for v in variant or [] for n in v.split(",") if n] or None
     config = StudyConfig(
         model=model, data=data, targets=parse_targets(targets, remote=remote, adb_server=adb_server),
-        variants=names, attacks=[a for a in (attacks or "").split(",") if a.strip()],
+        variants=names, attacks=split_attacks(attacks or ""),
         frameworks=[f.strip() for f in frameworks.split(",") if f.strip()], samples=samples,
         attack_samples=attack_samples, out=out, store=store, cache=_cache(cache_dir), reuse=not fresh)
     config.options.runs = runs
@@ -81,6 +82,19 @@ def demo(
     _run(config)
 
 
+def split_attacks(text: str) -> list[str]:
+    """'fgsm,pgd:eps=0.1,steps=40' -> ['fgsm', 'pgd:eps=0.1,steps=40']: a piece with '=' but no ':' is a setting."""
+    attacks: list[str] = []
+    for piece in (p.strip() for p in text.split(",")):
+        if not piece:
+            continue
+        if attacks and "=" in piece and ":" not in piece:
+            attacks[-1] += f",{piece}"
+        else:
+            attacks.append(piece)
+    return attacks
+
+
 def _run(config: Any) -> None:
     from devicelab.report.terminal import study_table
     from devicelab.study.run import run_study
@@ -90,19 +104,19 @@ def _run(config: Any) -> None:
     doc = done.document
     console.print(study_table(doc["rows"], title=doc["title"]))
     for skipped in _group_skipped(doc["skipped"]):
-        console.print(f"[dim]not run: {skipped}[/dim]")
+        console.print(f"[dim]not run: {escape(skipped)}[/dim]")
     failed_jobs = [r for r in doc["rows"] if r["status"] != "ok"]
     for failure in doc["failures"]:
         count = f" ({failure['failed_jobs']} of {failure['jobs']} jobs)" if failure.get("jobs") else ""
-        console.print(f"[red]target {failure['target']} ({failure['framework']}) failed{count}:[/red] "
-                      f"{failure['error']}")
+        console.print(f"[red]target {escape(failure['target'])} ({failure['framework']}) failed{count}:[/red] "
+                      f"{escape(failure['error'])}")
         if failure.get("hint"):
-            console.print(f"[dim]Hint: {failure['hint']}[/dim]")
+            console.print(f"[dim]Hint: {escape(failure['hint'])}[/dim]")
     reused = sum(1 for r in doc["rows"] if r.get("reused"))
-    timing = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in doc["phases"].items())
+    timing = escape(", ".join(f"{name} {seconds:.1f} s" for name, seconds in doc["phases"].items()))
     console.print(f"[dim]{timing}" + (f"; {reused} job(s) reused from the store (--fresh to redo)" if reused else "")
                   + "[/dim]")
-    console.print(f"Report: [bold]{done.report_path}[/bold]")
+    console.print(f"Report: [bold]{escape(str(done.report_path))}[/bold]")
     if doc["failures"] or failed_jobs:
         console.print("[red]The study finished with failures[/red]: everything else was measured and is in the "
                       "report and the store.")

@@ -241,3 +241,31 @@ def test_study_on_a_phone_through_the_fake_adb_server(lenet5: Path, session_cach
     env = next(e for e in doc["environments"] if e["target"] == "android:R5CT100PIX")
     assert "Pixel 7" in json.dumps(env["device"])
     assert "(simulated)" in (tmp_path / "study" / "report.html").read_text()  # a fake's numbers say so
+
+
+def test_attack_settings_with_commas_stay_together() -> None:
+    from devicelab.cli_study import split_attacks
+
+    assert split_attacks("fgsm,pgd:eps=0.1,steps=40") == ["fgsm", "pgd:eps=0.1,steps=40"]
+    assert split_attacks("pgd:eps=0.2,steps=10,fgsm:eps=0.3, ") == ["pgd:eps=0.2,steps=10", "fgsm:eps=0.3"]
+
+
+def test_report_claims_no_agreement_when_nothing_was_compared() -> None:
+    from devicelab.report import html
+
+    failed = {"framework": "keras", "variant": "tflite-fp32", "target": "host", "runtime": "tflite",
+              "status": "error", "error": "boom <b>[x]</b>"}
+    page = html.render({"title": "t", "rows": [failed], "examples": []})
+    assert "No variant disagreed" not in page and "boom &lt;b&gt;[x]&lt;/b&gt;" in page
+
+
+def test_original_on_another_target_runs_there_and_the_reference_stays_on_the_host(
+        lenet5: Path, session_cache: Path, tmp_path: Path) -> None:
+    store = tmp_path / "s.sqlite"
+    measured = api.measure(lenet5, data="mnist-sample", variants=["original"], target=UnpluggedAfter(5),
+                           options=replace(FAST, samples=50), store=store, cache=session_cache)
+    assert [(m.variant, m.target) for m in measured] == [("original", "host"), ("original", "flaky")]
+    with Store(store) as db:
+        on_flaky = db.get(measured[1].row_id)
+        reference = db.find_reference(on_flaky["model_sha256"], on_flaky["dataset_sha256"], 50)
+        assert reference is not None and reference["id"] == measured[0].row_id  # never the other target's row

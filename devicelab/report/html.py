@@ -179,8 +179,11 @@ def _plots(doc: dict[str, Any]) -> str:
 def _disagreements(doc: dict[str, Any]) -> str:
     examples = doc.get("examples") or []
     if not examples:
+        compared = any(r["status"] == "ok" and r.get("agreement") is not None for r in doc.get("rows") or [])
+        if not compared:  # no variant was compared with a reference: claim nothing
+            return ""
         return ("<h2>Disagreements with the reference</h2><p class=\"ok\">No variant disagreed with the reference "
-                "on any input.</p>") if doc.get("rows") else ""
+                "on any input.</p>")
     out = ["<h2>Disagreements with the reference</h2><p class=\"small muted\">Inputs on which a variant's top-1 "
            "class differs from the PC reference: the cases that reveal converter and runtime bugs. All of them are "
            "saved (file below, inside the study folder); the first few are shown as <i>reference → variant "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -79,7 +80,7 @@ def study_table(rows: Iterable[dict[str, Any]], title: str = "Study") -> Table:
     """The study's summary: one line per variant x target, ratios against the PC reference."""
     rows = list(rows)
     attacks = list(dict.fromkeys(k for r in rows for k in (r.get("robustness") or {})))
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     for column in ("variant", "target", "runtime", "size", "accuracy", "agreement", "median ms", "speedup",
                    "peak MiB", *attacks, "status"):
         table.add_column(column, justify="left" if column in ("variant", "target", "runtime", "status") else "right",
@@ -93,7 +94,8 @@ def study_table(rows: Iterable[dict[str, Any]], title: str = "Study") -> Table:
             status += " [dim](reused)[/dim]"
         if r.get("simulated"):
             status += " [red](simulated)[/red]"
-        table.add_row(name, r["target"], r.get("runtime") or "-", _size(r.get("size_bytes")), _pct(r.get("accuracy")),
+        table.add_row(escape(name), escape(r["target"]), escape(r.get("runtime") or "-"), _size(r.get("size_bytes")),
+                      _pct(r.get("accuracy")),
                       _pct(r.get("agreement")), _num(r.get("median_ms"), "{:.3f}"),
                       _num(r.get("speedup"), "{:.2f}x"), _num(r.get("memory_mib"), "{:.1f}"), *robust, status)
     return table

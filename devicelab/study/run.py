@@ -87,6 +87,9 @@ def run_study(config: StudyConfig, progress: api.ProgressFn | None = None) -> St
     if unknown:
         raise UsageError(f"unknown framework '{unknown[0]}'", hint=f"frameworks: {', '.join(FRAMEWORKS)}")
     attack_specs = _parse_attacks(config.attacks)
+    if attack_specs and config.attack_samples < 1:
+        raise UsageError(f"--attack-samples must be at least 1 (got {config.attack_samples})",
+                         hint="the default attacks the first 200 test samples")
     study = Study(config)
     with _phase(study, "prepare models"):
         _prepare_sources(study, progress)
@@ -283,7 +286,7 @@ def _run_target(study: Study, spec: TargetSpec, attack_sets: dict[str, dict[str,
             names, part.skipped = runnable(target, _variants_for(study, framework))
             if spec.reference_only:
                 names, part.skipped = [], {}
-            if target.kind == "host":
+            if target.name == "host":  # the PC reference belongs to this PC's part
                 names = [api.ORIGINAL, *names]
             if not names:
                 continue
