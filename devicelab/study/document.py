@@ -35,7 +35,7 @@ def build(study: Any, out: Path) -> dict[str, Any]:
     dataset = study.dataset
     rows, examples = [], []
     for part in study.parts:
-        reference = study.references.get(part.framework, {}).get(dataset.name) if dataset is not None else None
+        reference = study.reference(part.framework)
         for m in part.clean:
             row = _row(part, m, reference)
             row["robustness"] = _robustness(part, m, dataset)

@@ -20,7 +20,6 @@ from devicelab.convert import variants as registry
 from devicelab.data import Dataset, fit_to_shape
 from devicelab.data.dataset import dataset_sha256
 from devicelab.errors import DevicelabError, UsageError
-from devicelab.metrics.accuracy import top1
 from devicelab.models import SourceModel, load_source
 from devicelab.paths import cache_dir, default_store
 from devicelab.study.targets import TargetSpec, parse_targets, runnable
@@ -71,11 +70,17 @@ class Study:
     attack_sets: dict[str, dict[str, Any]] = field(default_factory=dict)  # framework -> label -> info
     frameworks: dict[str, Any] | None = None  # the Keras vs PyTorch comparison
     training: dict[str, dict[str, Any]] = field(default_factory=dict)  # framework -> zoo training info
-    # framework -> dataset name -> the original model's measurement on the host (the PC reference)
-    references: dict[str, dict[str, api.Measurement]] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)  # wall seconds per phase
     report_path: Path | None = None
     document: dict[str, Any] = field(default_factory=dict)  # what study.json holds
+
+    def reference(self, framework: str) -> api.Measurement | None:
+        """The framework's original model on this PC on the clean samples: what every variant is compared with.
+
+        Every study has a host part (run_study adds a reference-only one when host is not a target).
+        """
+        return next((m for p in self.parts if p.framework == framework and p.target == "host" for m in p.clean
+                     if m.variant == api.ORIGINAL), None)
 
 
 def run_study(config: StudyConfig, progress: api.ProgressFn | None = None) -> Study:
@@ -188,11 +193,9 @@ def _convert_all(study: Study, progress: api.ProgressFn | None) -> None:
         names = _variants_for(study, framework)
         if not names:
             continue
-        report = api.convert(source.path, variants=names, cache=study.config.cache, source=source,
-                             calibration=_calibration(study),
-                             progress=_relabel(progress, f"convert {framework}"))
-        for conversion in report.failed:  # reported by the measure step as error rows, with the same message
-            assert conversion.error is not None
+        # A failed conversion is not raised here: the measure step stores it as that variant's error row.
+        api.convert(source.path, variants=names, cache=study.config.cache, source=source,
+                    calibration=_calibration(study), progress=_relabel(progress, f"convert {framework}"))
 
 
 def _calibration(study: Study) -> str | None:
@@ -294,8 +297,8 @@ def _run_target(study: Study, spec: TargetSpec, attack_sets: dict[str, dict[str,
             try:
                 part.clean = _measure(study, source, names, target, study.dataset, config.options,
                                       _relabel_jobs(progress, task))
+                accuracy_only = replace(config.options, performance=False)
                 for label, adversarial in attack_sets.get(framework, {}).items():
-                    accuracy_only = replace(config.options, performance=False)
                     part.attacked[label] = _measure(study, source, names, target, adversarial, accuracy_only,
                                                     _relabel_jobs(progress, f"{task}, {label}"))
             except DevicelabError as exc:  # the target broke down; what it measured is in the store already
@@ -313,10 +316,6 @@ def _measure(study: Study, source: SourceModel, names: list[str], target: Any, d
                            store=config.store, cache=config.cache, reuse=config.reuse, progress=progress)
     if progress:  # a failed job never reports its last step: close the bar on what was done
         progress("", len(measured), len(measured), "done")
-    framework = next(f for f, s in study.sources.items() if s is source)
-    for m in measured:
-        if m.variant == api.ORIGINAL and dataset is not None:
-            study.references.setdefault(framework, {})[dataset.name] = m
     # The reference always runs on the host: it belongs to the part of the target it really ran on.
     return [m for m in measured if m.variant != api.ORIGINAL or m.target == target.name]
 
@@ -349,15 +348,9 @@ def _compare_frameworks(study: Study) -> dict[str, Any] | None:
     """Keras vs PyTorch: both originals on the host, on the same clean samples."""
     if len(study.sources) < 2 or study.dataset is None or study.dataset.y is None:
         return None
-    originals = {p.framework: m for p in study.parts if p.target == "host" for m in p.clean
-                 if m.variant == api.ORIGINAL and m.ok and m.outputs}
-    if set(originals) != {"keras", "pytorch"}:
+    keras, pytorch = study.reference("keras"), study.reference("pytorch")
+    if not (keras and keras.ok and keras.outputs and pytorch and pytorch.ok and pytorch.outputs):
         return None
     from devicelab.metrics.frameworks import compare_frameworks
 
-    return compare_frameworks(originals["keras"].outputs[0], originals["pytorch"].outputs[0], study.dataset.y,
-                              names=("keras", "pytorch"))
-
-
-def predictions(measurement: api.Measurement) -> np.ndarray | None:
-    return top1(measurement.outputs[0]) if measurement.outputs else None
+    return compare_frameworks(keras.outputs[0], pytorch.outputs[0], study.dataset.y, names=("keras", "pytorch"))
