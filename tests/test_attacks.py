@@ -274,3 +274,22 @@ def test_torch_module(mnist_train: tuple, softmax: bool) -> None:
     assert results["fgsm"]["n"] > 40 and results["fgsm"]["rate"] > 0.5, results
     assert results["pgd"]["rate"] >= results["fgsm"]["rate"], results
     assert model.training  # the caller's mode is given back
+
+
+def test_cache_takes_a_loaded_model_and_loads_it_only_on_a_miss(mnist_train: tuple, tmp_path: Path) -> None:
+    """The PyTorch twin's path: the model comes from `load`, and a cache hit never calls it."""
+    x_train, y_train = mnist_train
+    model = _torch_model(x_train, y_train, softmax=True)
+    x, y = x_train[:20], y_train[:20]
+    calls = []
+
+    def load() -> Any:
+        calls.append(1)
+        return model
+
+    spec = parse_attack("fgsm:eps=0.2")
+    first, path = generate_cached(tmp_path / "twin.onnx", "b" * 64, x, y, "d" * 64, spec, tmp_path, load=load)
+    again, same = generate_cached(tmp_path / "twin.onnx", "b" * 64, x, y, "d" * 64, spec, tmp_path, load=load)
+    assert calls == [1] and same == path
+    np.testing.assert_array_equal(first, again)
+    assert np.abs(first - x).max() == pytest.approx(0.2, abs=1e-6)

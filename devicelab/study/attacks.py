@@ -19,7 +19,7 @@ import os
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -197,22 +197,19 @@ def cache_key(model_sha256: str, data_sha256: str, n: int, spec: AttackSpec,
 
 
 def generate_cached(model_path: Path, model_sha256: str, x: np.ndarray, y: np.ndarray, data_sha256: str,
-                    spec: AttackSpec, cache: Path,
-                    clip_values: tuple[float, float] = (0.0, 1.0)) -> tuple[np.ndarray, Path]:
-    """generate() on the Keras model at model_path, kept under cache/adversarial/ so a rerun reuses it."""
+                    spec: AttackSpec, cache: Path, clip_values: tuple[float, float] = (0.0, 1.0),
+                    load: Callable[[], Any] | None = None) -> tuple[np.ndarray, Path]:
+    """generate() on the model at model_path, kept under cache/adversarial/ so a rerun reuses it.
+
+    The model is the Keras file at model_path unless ``load`` gives it (a PyTorch module behind an ONNX export);
+    it is loaded only on a cache miss.
+    """
     x = np.asarray(x, dtype=np.float32)
     path = Path(cache) / "adversarial" / f"{cache_key(model_sha256, data_sha256, len(x), spec, clip_values)}.npz"
     cached = _load_cached(path, x.shape)
     if cached is not None:
         return cached, path
-    from devicelab.models import load_source
-
-    source = load_source(Path(model_path))
-    if source.sha256 != model_sha256:
-        # The key promises these examples belong to model_sha256; storing another model's would poison the cache.
-        raise ModelLoadError(f"{model_path} has sha256 {source.sha256[:12]}…, not the expected {model_sha256[:12]}…",
-                             hint="the model file changed since it was hashed; hash it again")
-    x_adv = generate(source.keras_model(), x, y, spec, clip_values)
+    x_adv = generate(load() if load else _keras_model(Path(model_path), model_sha256), x, y, spec, clip_values)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.stem[:16]}-", suffix=".tmp",
                                      delete=False) as handle:
@@ -226,6 +223,17 @@ def generate_cached(model_path: Path, model_sha256: str, x: np.ndarray, y: np.nd
             raise
     os.replace(tmp, path)  # readers see the whole file or none: two studies may race on the same key
     return x_adv, path
+
+
+def _keras_model(model_path: Path, model_sha256: str) -> Any:
+    from devicelab.models import load_source
+
+    source = load_source(model_path)
+    if source.sha256 != model_sha256:
+        # The key promises these examples belong to model_sha256; storing another model's would poison the cache.
+        raise ModelLoadError(f"{model_path} has sha256 {source.sha256[:12]}…, not the expected {model_sha256[:12]}…",
+                             hint="the model file changed since it was hashed; hash it again")
+    return source.keras_model()
 
 
 def success_rate(clean_pred: np.ndarray, adv_pred: np.ndarray, labels: np.ndarray) -> dict[str, Any]:

@@ -246,32 +246,15 @@ def _attack_sets(study: Study, specs: list[Any], progress: api.ProgressFn | None
 def _adversarial(framework: str, source: SourceModel, x: np.ndarray, y: np.ndarray, data_sha256: str, spec: Any,
                  cache: Path | None) -> tuple[np.ndarray, Path]:
     """Attack the framework's own reference: the Keras model, or the trained torch module behind the twin."""
-    import json
-    import os
-
     from devicelab.study import attacks
 
-    cache = cache or cache_dir()
-    if framework != "pytorch":
-        return attacks.generate_cached(source.path, source.sha256, x, y, data_sha256, spec, cache)
-    path = cache / "adversarial" / f"{attacks.cache_key(source.sha256, data_sha256, len(x), spec)}.npz"
-    if path.exists():
-        with np.load(path) as saved:
-            return saved["x_adv"], path
-    import torch
+    load = None
+    if framework == "pytorch":
+        from devicelab.models import torch_zoo
 
-    from devicelab.models import torch_zoo
-
-    info = json.loads(source.path.with_suffix(".json").read_text())
-    module = torch_zoo.create(info["config"]["name"])
-    module.load_state_dict(torch.load(source.path.with_suffix(".pt"), weights_only=True))
-    module.eval()
-    x_adv = attacks.generate(module, x, y, spec)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, x_adv=x_adv, y=y)
-    tmp.replace(path)
-    return x_adv, path
+        load = lambda: torch_zoo.load_trained(source.path)  # noqa: E731 - called only on a cache miss
+    return attacks.generate_cached(source.path, source.sha256, x, y, data_sha256, spec, cache or cache_dir(),
+                                   load=load)
 
 
 def _run_target(study: Study, spec: TargetSpec, attack_sets: dict[str, dict[str, Dataset]],

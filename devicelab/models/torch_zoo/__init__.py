@@ -72,3 +72,12 @@ def build(config: TrainConfig, cache: Path, progress: Callable[[int, int], None]
     for final, written in tmp.items():  # the info goes last: a cache entry counts only when all three are there
         written.replace(final)
     return path, info
+
+
+def load_trained(path: Path) -> Any:
+    """The trained twin behind a build()'s ONNX file, as a torch module in eval mode (for gradient attacks)."""
+    torch = _torch()
+    info = json.loads(path.with_suffix(".json").read_text())
+    model = create(info["config"]["name"])
+    model.load_state_dict(torch.load(path.with_suffix(".pt"), weights_only=True))
+    return model.eval()
