@@ -136,7 +136,7 @@ class Store:
             raise ValueError(f"unknown store columns: {sorted(unknown)}")
         row = {"created_at": datetime.now(UTC).isoformat(timespec="seconds"), **fields,
                "device_json": json.dumps(device or {}), "job_json": json.dumps(job or {}),
-               "result_json": json.dumps(result or {}), "metrics_json": json.dumps(metrics or {}, default=_jsonable),
+               "result_json": json.dumps(result or {}), "metrics_json": json.dumps(metrics or {}, default=json_default),
                "outputs": _pack(outputs) if outputs else None}
         columns = ", ".join(row)
         marks = ", ".join("?" for _ in row)
@@ -237,7 +237,8 @@ def _pack(outputs: list[np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-def _jsonable(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """json.dumps(default=...) for the numpy values metrics and documents carry."""
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):

@@ -269,3 +269,18 @@ def test_sigkill_half_way_then_resume_gives_one_result_per_job(lenet5, session_c
     assert sum(1 for r in rows if r["variant"] == "original") == 1  # the reference too: measured once
     assert all(r["status"] == "ok" for r in rows)
     assert (tmp_path / "report" / "report.html").exists()
+
+
+def test_batch_report_rows_compare_with_the_pc_reference_once(lenet5, session_cache, tmp_path) -> None:
+    from devicelab.batch.report import build_document
+
+    path = _plan(tmp_path, 'variants = ["original", "tflite-fp32"]\n[measure]\nruns = 5\nmin_seconds = 0\n'
+                           "[targets]\nhost = true\n")
+    report = run_batch(load_plan(path), store=tmp_path / "s.sqlite", cache=session_cache)
+    rows = build_document(report)["rows"]
+    assert sorted(r["variant"] for r in rows) == ["original", "tflite-fp32"]  # the reference is listed once
+    original, tflite = (next(r for r in rows if r["variant"] == v) for v in ("original", "tflite-fp32"))
+    assert tflite["speedup"] == pytest.approx(original["median_ms"] / tflite["median_ms"])
+    assert tflite["size_ratio"] == pytest.approx(tflite["size_bytes"] / original["size_bytes"])
+    assert tflite["accuracy_delta_pt"] == pytest.approx((tflite["accuracy"] - original["accuracy"]) * 100)
+    assert "speedup" not in original and len(tflite["runs_ms"]) >= 5 and tflite["iqr_ms"] is not None

@@ -12,10 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from devicelab.batch.expand import ORIGINAL
 from devicelab.batch.session import BatchReport
+from devicelab.report import rows as report_rows
 
 
 def write_report(report: BatchReport, out: Path) -> Path:
@@ -40,12 +38,15 @@ def build_document(report: BatchReport) -> dict[str, Any]:
             if key not in references:
                 references[key] = db.find_reference(*key)
     earlier = {o.row_id for o in report.outcomes.values() if o.earlier}
-    rows = []
+    reference_rows = {key: _row(r, reused=True) for key, r in references.items() if r is not None}
     own = {row["id"] for row in stored}
-    for reference in (r for r in references.values() if r is not None and r["id"] not in own):
-        rows.append({**_row(reference, None), "reused": True})  # the PC reference, measured before this batch
-    rows.extend(_row(row, references.get((row["model_sha256"], row["dataset_sha256"], row["samples"])),
-                     row["id"] in earlier) for row in stored)
+    # The PC reference first when it was measured before this batch (else it is one of the batch's own rows).
+    rows = [r for r in reference_rows.values() if r["row_id"] not in own]
+    for row in stored:
+        found = _row(row, row["id"] in earlier)
+        report_rows.add_ratios(found, reference_rows.get((row["model_sha256"], row["dataset_sha256"],
+                                                          row["samples"])))
+        rows.append(found)
     first = stored[0] if stored else None
     return {
         "schema": "devicelab.batch/1",
@@ -68,30 +69,13 @@ def build_document(report: BatchReport) -> dict[str, Any]:
     }
 
 
-def _row(row: Any, reference: Any, reused: bool = False) -> dict[str, Any]:
+def _row(row: Any, reused: bool = False) -> dict[str, Any]:
     metrics = row.metrics
-    acc = metrics.get("accuracy", {})
-    runs = list(row.result.get("timings_ms", {}).get("runs") or [])
-    found: dict[str, Any] = {
-        "framework": row["model"], "variant": row["variant"], "target": row["target"],
-        "runtime": row["runtime_used"] or row["runtime"], "status": "ok" if row["status"] == "ok" else "error",
-        "error": row["error_message"], "hint": metrics.get("hint"), "row_id": row["id"], "reused": reused,
-        "simulated": bool(row["simulated"]), "size_bytes": row["size_bytes"], "accuracy": row["accuracy"],
-        "accuracy_ci": acc.get("accuracy_ci"), "agreement": row["agreement"], "agreement_ci": acc.get("agreement_ci"),
-        "disagreements": len(acc.get("disagreements", [])) if "agreement" in acc else None,
-        "max_abs_diff": row["max_abs_diff"], "mean_abs_diff": row["mean_abs_diff"], "load_ms": row["load_ms"],
-        "first_ms": row["first_ms"], "median_ms": row["median_ms"], "p90_ms": row["p90_ms"],
-        "iqr_ms": float(np.subtract(*np.percentile(runs, [75, 25]))) if len(runs) >= 4 else None, "cv": row["cv"],
-        "memory_mib": row["memory_mib"], "memory_method": row["memory_method"], "runs_ms": runs,
-    }
-    if reference is not None and row["variant"] != ORIGINAL and row["status"] == "ok":
-        size, ref_size = row["size_bytes"], reference["size_bytes"]
-        median, ref_median = row["median_ms"], reference["median_ms"]
-        found["size_ratio"] = size / ref_size if size and ref_size else None
-        found["speedup"] = ref_median / median if median and ref_median else None
-        if row["accuracy"] is not None and reference["accuracy"] is not None:
-            found["accuracy_delta_pt"] = (row["accuracy"] - reference["accuracy"]) * 100
-    return found
+    return report_rows.row(
+        framework=row["model"], variant=row["variant"], target=row["target"],
+        runtime=row["runtime_used"] or row["runtime"], ok=row["status"] == "ok", error=row["error_message"],
+        hint=metrics.get("hint"), row_id=row["id"], reused=reused, simulated=bool(row["simulated"]),
+        size_bytes=row["size_bytes"], summary=metrics, runs_ms=list(row.result.get("timings_ms", {}).get("runs") or []))
 
 
 def _disagreements(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -12,6 +12,8 @@ import numpy as np
 
 from devicelab import __version__, api
 from devicelab.metrics.accuracy import top1
+from devicelab.report import rows as report_rows
+from devicelab.store import json_default
 
 MAX_EXAMPLES = 12  # disagreement images shown per variant; all of them are saved
 
@@ -25,7 +27,7 @@ def write(study: Any) -> tuple[Path, dict[str, Any]]:
     doc = build(study, out)
     # Raw latency samples stay in the store (the rows' row_id finds them); study.json keeps the summaries.
     slim = {**doc, "rows": [{k: v for k, v in r.items() if k != "runs_ms"} for r in doc["rows"]]}
-    (out / "study.json").write_text(json.dumps(slim, indent=1, default=_jsonable))
+    (out / "study.json").write_text(json.dumps(slim, indent=1, default=json_default))
     path = out / "report.html"
     path.write_text(html.render(doc), encoding="utf-8")
     return path, doc
@@ -37,7 +39,7 @@ def build(study: Any, out: Path) -> dict[str, Any]:
     for part in study.parts:
         reference = study.reference(part.framework)
         for m in part.clean:
-            row = _row(part, m, reference)
+            row = _row(part, m)
             row["robustness"] = _robustness(part, m, dataset)
             rows.append(row)
             if m.variant != api.ORIGINAL and m.ok and reference is not None and reference.outputs:
@@ -45,6 +47,9 @@ def build(study: Any, out: Path) -> dict[str, Any]:
                 if saved:
                     row["disagreements_file"] = saved["file"]
                     examples.append(saved)
+    references = {r["framework"]: r for r in rows if r["target"] == "host" and r["variant"] == api.ORIGINAL}
+    for row in rows:
+        report_rows.add_ratios(row, references.get(row["framework"]))
     return {
         "schema": "devicelab.study/1",
         "title": f"devicelab study: {_model_name(study)}",
@@ -89,42 +94,13 @@ def _model_name(study: Any) -> str:
     return next(iter(study.sources.values())).name if study.sources else str(study.config.model)
 
 
-def _row(part: Any, m: api.Measurement, reference: api.Measurement | None) -> dict[str, Any]:
-    summary = m.summary or {}
-    lat, acc, mem = summary.get("latency", {}), summary.get("accuracy", {}), summary.get("memory", {})
+def _row(part: Any, m: api.Measurement) -> dict[str, Any]:
     result = m.result
-    size = m.size_bytes
-    row: dict[str, Any] = {
-        "framework": part.framework, "variant": m.variant, "target": part.target, "runtime": m.runtime,
-        "status": "ok" if m.ok else "error", "error": m.error.message if m.error else None,
-        "hint": m.error.hint if m.error else None, "row_id": m.row_id, "reused": m.reused,
-        "simulated": bool(result.simulated) if result else False,
-        "size_bytes": size, "accuracy": acc.get("accuracy"), "accuracy_ci": acc.get("accuracy_ci"),
-        "agreement": acc.get("agreement"), "agreement_ci": acc.get("agreement_ci"),
-        "disagreements": len(acc.get("disagreements", [])) if "agreement" in acc else None,
-        "max_abs_diff": acc.get("max_abs_diff"), "mean_abs_diff": acc.get("mean_abs_diff"),
-        "load_ms": lat.get("load_ms"), "first_ms": lat.get("first_ms"), "median_ms": lat.get("median_ms"),
-        "p90_ms": lat.get("p90_ms"), "iqr_ms": _iqr(result), "cv": lat.get("cv"),
-        "memory_mib": mem.get("peak_mib"), "memory_method": mem.get("method"),
-        "runs_ms": list(result.timings_ms.runs) if result else [],
-    }
-    if reference is not None and reference.ok and m.variant != api.ORIGINAL:
-        ref = reference.summary or {}
-        ref_size, ref_median = reference.size_bytes, ref.get("latency", {}).get("median_ms")
-        row["size_ratio"] = size / ref_size if size and ref_size else None
-        row["speedup"] = ref_median / row["median_ms"] if ref_median and row["median_ms"] else None
-        ref_acc = ref.get("accuracy", {}).get("accuracy")
-        row["accuracy_delta_pt"] = (row["accuracy"] - ref_acc) * 100 if row["accuracy"] is not None and \
-            ref_acc is not None else None
-    return row
-
-
-def _iqr(result: Any) -> float | None:
-    runs = list(result.timings_ms.runs) if result else []
-    if len(runs) < 4:
-        return None
-    q1, q3 = np.percentile(runs, [25, 75])
-    return float(q3 - q1)
+    return report_rows.row(
+        framework=part.framework, variant=m.variant, target=part.target, runtime=m.runtime, ok=m.ok,
+        error=m.error.message if m.error else None, hint=m.error.hint if m.error else None, row_id=m.row_id,
+        reused=m.reused, simulated=bool(result.simulated) if result else False, size_bytes=m.size_bytes,
+        summary=m.summary or {}, runs_ms=list(result.timings_ms.runs) if result else [])
 
 
 def _robustness(part: Any, clean: api.Measurement, dataset: Any) -> dict[str, Any]:
@@ -149,11 +125,12 @@ def _save_disagreements(out: Path, part: Any, m: api.Measurement, reference: api
     """Every input on which the variant's top-1 differs from the reference: saved, and the first few shown."""
     from devicelab.report import images
 
-    probs, ref_probs = m.outputs[0], reference.outputs[0][: len(m.outputs[0])]
-    pred, ref_pred = top1(probs), top1(ref_probs)
-    indices = np.flatnonzero(pred != ref_pred)
+    # The indices the summary counted against the same reference: the report's count and its examples agree.
+    indices = np.asarray((m.summary or {}).get("accuracy", {}).get("disagreements") or [], dtype=np.int64)
     if len(indices) == 0:
         return None
+    probs, ref_probs = m.outputs[0], reference.outputs[0][: len(m.outputs[0])]
+    pred, ref_pred = top1(probs), top1(ref_probs)
     folder = out / "disagreements"
     folder.mkdir(exist_ok=True)
     name = f"{part.framework}-{m.variant}-{part.target}-{m.runtime}".replace("/", "_").replace(":", "_")
@@ -181,15 +158,3 @@ def _environments(study: Any) -> list[dict[str, Any]]:
                 seen[part.target] = {"target": part.target, "device": m.result.device,
                                      "runtime_used": m.result.runtime_used}
     return list(seen.values())
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"not JSON-able: {type(value)}")
