@@ -269,3 +269,25 @@ def test_original_on_another_target_runs_there_and_the_reference_stays_on_the_ho
         on_flaky = db.get(measured[1].row_id)
         reference = db.find_reference(on_flaky["model_sha256"], on_flaky["dataset_sha256"], 50)
         assert reference is not None and reference["id"] == measured[0].row_id  # never the other target's row
+
+
+def test_cli_refuses_a_non_positive_attack_sample_count(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "devicelab", "study", "lenet5", "--attacks", "fgsm",
+                           "--attack-samples", "0", "-o", str(tmp_path / "out"), "--store", str(tmp_path / "s.sqlite")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2 and "Traceback" not in done.stdout + done.stderr
+    assert "--attack-samples must be at least 1 (got 0)" in done.stderr and not (tmp_path / "out").exists()
+
+
+def test_terminal_summary_prints_markup_like_text_literally() -> None:
+    """Device names and errors may hold [brackets]: rich must print them, not read them as markup."""
+    from rich.console import Console
+
+    from devicelab.report.terminal import study_table
+
+    row = {"framework": "keras", "variant": "tflite-fp32", "target": "android:[/bold]x", "runtime": "tflite[gpu]",
+           "status": "ok", "robustness": {}}
+    console = Console(record=True, width=200)
+    console.print(study_table([row], title="study of [red]model[/red]"))
+    text = console.export_text()
+    assert "android:[/bold]x" in text and "tflite[gpu]" in text and "[red]model[/red]" in text
