@@ -22,7 +22,7 @@ from devicelab import protocol
 from devicelab.artifacts import Artifact, get_or_convert
 from devicelab.convert import variants as registry
 from devicelab.convert.base import Variant
-from devicelab.data import Dataset, fit_to_shape, load_dataset
+from devicelab.data import Dataset, fit_inputs, load_dataset
 from devicelab.errors import CalibrationError, DataError, DevicelabError, UsageError
 from devicelab.hashing import sha256_json
 from devicelab.metrics import accuracy as accuracy_metrics
@@ -116,9 +116,12 @@ def convert(model: str | Path, *, formats: list[str] | None = None, quants: list
     return report
 
 
-def calibration_data(source: SourceModel, spec: str | None,
-                     samples: int = DEFAULT_CALIBRATION_SAMPLES) -> tuple[np.ndarray | None, str | None]:
-    """Real samples for full-integer quantization: --calibration, else the data the model was trained on."""
+def calibration_data(source: SourceModel, spec: str | None, samples: int = DEFAULT_CALIBRATION_SAMPLES
+                     ) -> tuple[list[np.ndarray] | None, str | None]:
+    """Real samples for full-integer quantization: --calibration, else the data the model was trained on.
+
+    One array per model input, in the model's input order and dtype (token ids stay integers).
+    """
     spec = spec or source.dataset_hint
     if not spec:
         return None, None  # the int8 converters raise a CalibrationError naming the variant
@@ -129,11 +132,11 @@ def calibration_data(source: SourceModel, spec: str | None,
             raise
         dataset = load_dataset(spec, split="test", limit=samples)
     try:
-        x = fit_to_shape(dataset.x, tuple(source.inputs[0].shape))
+        arrays = fit_inputs(dataset, source.inputs)
     except DataError as exc:
         raise CalibrationError(f"calibration data '{spec}' does not fit the model: {exc.message}",
-                               hint="give --calibration data shaped like the model input") from None
-    return x.astype(np.float32), dataset.sha256
+                               hint=exc.hint or "give --calibration data shaped like the model input") from None
+    return arrays, dataset.sha256
 
 
 # --- measure -----------------------------------------------------------------------------------------
@@ -184,7 +187,7 @@ def measure(model: str | Path, *, variants: list[str] | None = None, runtime: st
             data: str | None = None, target: Target | None = None, options: MeasureOptions | None = None,
             calibration: str | None = None, store: Path | None = None, cache: Path | None = None,
             reference: bool = True, backends: list[str] | None = None, reuse: bool = False,
-            tag: str | None = None, dataset: Dataset | None = None,
+            tag: str | None = None, dataset: Dataset | None = None, task: str | None = None,
             progress: ProgressFn | None = None) -> list[Measurement]:
     """Measure variants of a model on a target and store every result the moment it arrives.
 
@@ -194,7 +197,8 @@ def measure(model: str | Path, *, variants: list[str] | None = None, runtime: st
     setting is one job.
     ``reuse`` takes a job's result from the store when exactly that job (same artifact, target, runtime
     setting, options, samples and ``tag``) already finished there; ``tag`` tells repeats of a job apart.
-    ``dataset`` gives the samples directly (already loaded) instead of ``data``.
+    ``dataset`` gives the samples directly (already loaded) instead of ``data``: one array per model input.
+    ``task`` (classification | regression | embedding) overrides the guess of how outputs are compared.
     """
     options = options or MeasureOptions()
     cache = cache or cache_dir()
@@ -204,12 +208,14 @@ def measure(model: str | Path, *, variants: list[str] | None = None, runtime: st
     default = runtime or ("keras" if isinstance(target, HostTarget) else "tfjs")
     names = variants or [_DEFAULT_RUNTIME_VARIANT.get(default, ORIGINAL)]
     chosen = [n if n == ORIGINAL else registry.get(n).name for n in names]
+    if task is not None and task not in accuracy_metrics.TASKS:
+        raise UsageError(f"unknown task '{task}'", hint=f"tasks: {', '.join(accuracy_metrics.TASKS)}")
     source = load_source(model, cache)
     dataset = dataset if dataset is not None else _dataset_for(source, data, options.samples)
-    x = fit_to_shape(dataset.x, tuple(source.inputs[0].shape)).astype(np.float32)
+    x = model_inputs(source, dataset, task)
     run_id = new_run_id()
     results: list[Measurement] = []
-    plan = _JobPlan(run_id, reuse, tag)
+    plan = _JobPlan(run_id, reuse, tag, task)
     with Store(store or default_store()) as db:
         ref_outputs = None
         if reference:
@@ -228,6 +234,21 @@ def measure(model: str | Path, *, variants: list[str] | None = None, runtime: st
     return results
 
 
+def model_inputs(source: SourceModel, dataset: Dataset, task: str | None = None) -> list[np.ndarray]:
+    """The dataset as the model's inputs (one array each, in order, dtype and shape), with its labels checked."""
+    arrays = fit_inputs(dataset, source.inputs)
+    if dataset.y is not None and dataset.label_kind == "class" and source.outputs:
+        problem = accuracy_metrics.check_labels(dataset.y, source.outputs[0].shape, task)
+        if problem:
+            raise DataError(f"{dataset.name}: {problem}",
+                            hint="labels must be class ids of this model's output; for regression targets "
+                            "store float labels, or pass --task regression")
+    if dataset.y is not None and task == "classification" and dataset.label_kind == "value":
+        raise DataError(f"{dataset.name}: --task classification needs class-id labels, and these are fractional "
+                        "or negative values", hint="store whole non-negative class ids, or pick --task regression")
+    return arrays
+
+
 def _dataset_for(source: SourceModel, data: str | None, samples: int | None) -> Dataset:
     spec = data or source.dataset_hint
     if not spec:
@@ -236,20 +257,20 @@ def _dataset_for(source: SourceModel, data: str | None, samples: int | None) -> 
     return load_dataset(spec, split="test", limit=samples)
 
 
-def _reference_outputs(db: Store, source: SourceModel, dataset: Dataset, x: np.ndarray, cache: Path,
+def _reference_outputs(db: Store, source: SourceModel, dataset: Dataset, x: list[np.ndarray], cache: Path,
                        options: MeasureOptions, plan: _JobPlan, progress: ProgressFn | None,
-                       results: list[Measurement], wanted: bool) -> np.ndarray | None:
+                       results: list[Measurement], wanted: bool) -> list[np.ndarray] | None:
     """Outputs of the original model on the host (the PC reference), from the store or measured now."""
-    found = db.find_reference(source.sha256, dataset.sha256, len(x))
+    found = db.find_reference(source.sha256, dataset.sha256, len(x[0]))
     if found is not None and not wanted:
-        return found.outputs()[0]
+        return found.outputs()
     # The reference always runs on the host: it is what "the model on my PC" means.
     measured = _measure_one(db, source, ORIGINAL, None, dataset, x, HostTarget(), options, None, cache, plan,
                             None, progress)
     results.append(measured)
     if not measured.ok or not measured.outputs:
-        return found.outputs()[0] if found is not None else None
-    return measured.outputs[0]
+        return found.outputs() if found is not None else None
+    return measured.outputs
 
 
 @dataclass(frozen=True)
@@ -259,25 +280,33 @@ class _JobPlan:
     run_id: str
     reuse: bool = False
     tag: str | None = None
+    task: str | None = None  # how outputs are compared, when the user said so
 
 
 def job_key(*, model_sha256: str, variant: str, artifact_sha256: str, target: str, runtime: str,
-            options: MeasureOptions, dataset_sha256: str, samples: int, tag: str | None = None) -> str:
-    """Identity of a job: two jobs with the same key measure the same thing (the timeout does not count)."""
+            options: MeasureOptions, dataset_sha256: str, samples: int, tag: str | None = None,
+            task: str | None = None) -> str:
+    """Identity of a job: two jobs with the same key measure the same thing (the timeout does not count).
+
+    A task given by the user changes the stored figures, so it is part of the key; the guessed one is not.
+    """
     settings = {k: v for k, v in options.__dict__.items() if k != "timeout_seconds"}
-    return sha256_json({"model": model_sha256, "variant": variant, "artifact": artifact_sha256, "target": target,
-                        "runtime": runtime, "options": settings, "dataset": dataset_sha256, "samples": samples,
-                        "tag": tag})[:32]
+    doc = {"model": model_sha256, "variant": variant, "artifact": artifact_sha256, "target": target,
+           "runtime": runtime, "options": settings, "dataset": dataset_sha256, "samples": samples, "tag": tag}
+    if task is not None:
+        doc["task"] = task
+    return sha256_json(doc)[:32]
 
 
 def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None, dataset: Dataset,
-                 x: np.ndarray, target: Target, options: MeasureOptions, calibration: str | None, cache: Path,
-                 plan: _JobPlan, ref_outputs: np.ndarray | None, progress: ProgressFn | None) -> Measurement:
+                 x: list[np.ndarray], target: Target, options: MeasureOptions, calibration: str | None,
+                 cache: Path, plan: _JobPlan, ref_outputs: list[np.ndarray] | None,
+                 progress: ProgressFn | None) -> Measurement:
     setting = None if name == ORIGINAL else getattr(options, target.sweep_field)
     label = f"{name} on {target.name}" + (f" ({setting})" if setting else "")
     fields: dict[str, Any] = {"run_id": plan.run_id, "model": source.name, "model_sha256": source.sha256,
                               "variant": name, "target": target.name, "dataset": dataset.name,
-                              "dataset_sha256": dataset.sha256, "samples": len(x), "simulated": 0}
+                              "dataset_sha256": dataset.sha256, "samples": len(x[0]), "simulated": 0}
     runtime_name = runtime or "?"
     try:
         fmt = source.format if name == ORIGINAL else registry.get(name).format
@@ -299,14 +328,16 @@ def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None,
                       artifact_sha256=sha)
         fields["job_key"] = job_key(model_sha256=source.sha256, variant=name, artifact_sha256=sha,
                                     target=target.name, runtime=fields["runtime"], options=options,
-                                    dataset_sha256=dataset.sha256, samples=len(x), tag=plan.tag)
+                                    dataset_sha256=dataset.sha256, samples=len(x[0]), tag=plan.tag,
+                                    task=plan.task)
         done = db.find_job(fields["job_key"]) if plan.reuse else None
         if done is not None:
             if progress:
                 progress(label, 1, 1, "reused")
             return _from_store(done, name, target.name, runtime_name)
         with _job_folder() as (job_dir, result_dir):
-            job = build_job(job_dir, model_path, fmt, name, sha, x, runtime_name, options)
+            job = build_job(job_dir, model_path, fmt, name, sha, x, runtime_name, options,
+                            input_names=[i.name for i in source.inputs])
             forward = (lambda phase, done, total: progress(label, done, total, phase)) if progress else None
             result = target.run(job_dir, result_dir, forward)
             outputs = [protocol.read_tensor(result_dir, spec) for spec in result.outputs] if result.ok else []
@@ -314,7 +345,8 @@ def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None,
         fields.update(runtime=runtime_name, status="error", error_kind=exc.kind, error_message=exc.message)
         row_id = db.add(fields, metrics={"hint": exc.hint})
         return Measurement(name, target.name, runtime_name, row_id, None, {}, error=exc)
-    summary = summarize(result, outputs, dataset.y, ref_outputs if name != ORIGINAL else None)
+    summary = summarize(result, outputs, dataset.y, ref_outputs if name != ORIGINAL else None, task=plan.task,
+                        label_kind=dataset.label_kind)
     fields.update(_summary_fields(result, summary))
     row_id = db.add(fields, device=result.device, job=job.to_json(), result=result.to_json(), metrics=summary,
                     outputs=outputs)
@@ -333,9 +365,14 @@ def _from_store(row: Any, variant: str, target: str, runtime: str) -> Measuremen
                        size_bytes=row["size_bytes"])
 
 
-def build_job(job_dir: Path, model_path: Path, fmt: str, variant: str, sha: str, x: np.ndarray, runtime: str,
-              options: MeasureOptions) -> Job:
-    """Lay out a job folder of the shared protocol: model file(s) under model/, inputs under inputs/."""
+def build_job(job_dir: Path, model_path: Path, fmt: str, variant: str, sha: str,
+              x: np.ndarray | list[np.ndarray], runtime: str, options: MeasureOptions,
+              input_names: list[str] | None = None) -> Job:
+    """Lay out a job folder of the shared protocol: model file(s) under model/, inputs under inputs/.
+
+    ``x`` holds one array per model input (N samples each, in the model's order and dtype); ``input_names``
+    names them as the model does, so every runtime can feed them by name.
+    """
     model_dir = job_dir / "model"
     model_dir.mkdir(parents=True)
     entry = model_dir / model_path.name
@@ -350,11 +387,14 @@ def build_job(job_dir: Path, model_path: Path, fmt: str, variant: str, sha: str,
         for shard in model_path.parent.glob("*.bin"):
             _link_or_copy(shard, model_dir / shard.name)
             files.append(f"model/{shard.name}")
-    spec = protocol.write_tensor(job_dir, "inputs/input_0.bin", "input", x)
+    arrays = [x] if isinstance(x, np.ndarray) else list(x)
+    names = input_names or (["input"] if len(arrays) == 1 else [f"input_{k}" for k in range(len(arrays))])
+    specs = [protocol.write_tensor(job_dir, f"inputs/input_{k}.bin", names[k], array)
+             for k, array in enumerate(arrays)]
     job = Job(
         id=f"{variant}-{uuid.uuid4().hex[:12]}",
         model=ModelRef(format=fmt, variant=variant, files=files, sha256=sha),
-        inputs=[spec],
+        inputs=specs,
         runtime=RuntimeSpec(name=runtime, threads=options.threads, delegate=options.delegate,
                             backend=options.backend, compute_units=options.compute_units),
         accuracy=options.accuracy,
@@ -367,12 +407,15 @@ def build_job(job_dir: Path, model_path: Path, fmt: str, variant: str, sha: str,
 
 
 def summarize(result: Result, outputs: list[np.ndarray], labels: np.ndarray | None,
-              reference: np.ndarray | None) -> dict[str, Any]:
-    """Every derived figure of one result, computed from its raw samples."""
+              reference: list[np.ndarray] | np.ndarray | None, *, task: str | None = None,
+              label_kind: str | None = None) -> dict[str, Any]:
+    """Every derived figure of one result, computed from its raw samples (every output is compared)."""
     t = result.timings_ms
     summary: dict[str, Any] = {"latency": latency.summarize(t.runs, t.warmup, t.first_inference, t.load)}
     if outputs:
-        summary["accuracy"] = accuracy_metrics.compare(outputs[0], labels, reference)
+        names = [spec.name for spec in result.outputs]
+        summary["accuracy"] = accuracy_metrics.compare(outputs, labels, reference, task=task,
+                                                       label_kind=label_kind, names=names)
     mib, method = memory.peak_summary([m.__dict__ for m in result.memory])
     summary["memory"] = {"peak_mib": mib, "method": method}
     return summary
@@ -386,6 +429,8 @@ def _summary_fields(result: Result, summary: dict[str, Any]) -> dict[str, Any]:
         "error_message": err.get("message"), "runtime_used": result.runtime_used,
         "accuracy": acc.get("accuracy"), "agreement": acc.get("agreement"),
         "max_abs_diff": acc.get("max_abs_diff"), "mean_abs_diff": acc.get("mean_abs_diff"),
+        "task": acc.get("task"), "mae": acc.get("mae"), "rmse": acc.get("rmse"), "cosine": acc.get("cosine"),
+        "cosine_min": acc.get("cosine_min"), "snr_db": acc.get("snr_db"),
         "load_ms": lat.get("load_ms"), "first_ms": lat.get("first_ms"), "median_ms": lat.get("median_ms"),
         "p90_ms": lat.get("p90_ms"), "p99_ms": lat.get("p99_ms"), "mean_ms": lat.get("mean_ms"),
         "std_ms": lat.get("std_ms"), "cv": lat.get("cv"), "runs": lat.get("n"),

@@ -70,6 +70,8 @@ def _measure(job: Job, job_dir: Path, result_dir: Path, device: dict[str, Any], 
     inputs = [protocol.read_tensor(job_dir, spec) for spec in job.inputs]
     samples = len(inputs[0])
     runtime = (runtime_factory or _default_runtime)(job)
+    if hasattr(runtime, "bind"):  # names, dtypes and shapes of the inputs, before the model is loaded
+        runtime.bind(job.inputs)
     device["runtime"] = {"name": runtime.name, "version": runtime.version()}
     mem: list[MemorySample] = [memory.rss("before_load")]
     reset = memory.reset_peak()

@@ -29,9 +29,10 @@ SUMMARY_COLUMNS = [
     "size_bytes", "target", "runtime", "runtime_used", "dataset", "dataset_sha256", "samples", "status",
     "error_kind", "error_message", "accuracy", "agreement", "max_abs_diff", "mean_abs_diff", "load_ms",
     "first_ms", "median_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "cv", "runs", "memory_mib",
-    "memory_method", "simulated", "job_key",
+    "memory_method", "simulated", "job_key", "task", "mae", "rmse", "cosine", "cosine_min", "snr_db",
 ]
-_REAL = {"accuracy", "agreement", "max_abs_diff", "mean_abs_diff", "load_ms", "first_ms", "median_ms", "p90_ms",
+_REAL = {"accuracy", "agreement", "max_abs_diff", "mean_abs_diff", "mae", "rmse", "cosine", "cosine_min", "snr_db",
+         "load_ms", "first_ms", "median_ms", "p90_ms",
          "p99_ms", "mean_ms", "std_ms", "cv", "memory_mib"}
 _INT = {"id", "size_bytes", "samples", "runs", "simulated"}
 
