@@ -99,3 +99,34 @@ def study_table(rows: Iterable[dict[str, Any]], title: str = "Study") -> Table:
                       _pct(r.get("agreement")), _num(r.get("median_ms"), "{:.3f}"),
                       _num(r.get("speedup"), "{:.2f}x"), _num(r.get("memory_mib"), "{:.1f}"), *robust, status)
     return table
+
+
+def figure_notes(rows: Iterable[Any]) -> list[str]:
+    """Lines under a results table: every output of multi-output models, regression and embedding figures,
+    and warnings that make a figure meaningless (rows are store rows or dicts with a 'metrics' document)."""
+    lines: list[str] = []
+    for row in rows:
+        metrics = row.metrics if hasattr(row, "metrics") else row.get("metrics") or {}
+        acc = metrics.get("accuracy") or {}
+        label = f"{row.get('variant')} on {row.get('target')}"
+        if acc.get("task") in ("regression", "embedding") and row.get("variant") != "original":
+            parts = [f"task {acc['task']}" + (" (guessed; --task overrides)" if acc.get("task_guessed") else "")]
+            if acc.get("mae") is not None:
+                parts.append(f"MAE {acc['mae']:.4g}, RMSE {acc['rmse']:.4g} against the labels")
+            if acc.get("cosine") is not None:
+                parts.append(f"cosine {acc['cosine']:.5f} (min {acc['cosine_min']:.5f}), SNR "
+                             + ("identical" if acc.get("identical") else _num(acc.get("snr_db"), "{:.1f} dB")))
+            lines.append(f"{escape(label)}: " + "; ".join(parts))
+        outputs = acc.get("outputs") or []
+        if len(outputs) > 1 and row.get("variant") != "original":
+            described = []
+            for out in outputs:
+                bits = [f"{out.get('agreement_kind', 'agreement')} {_pct(out['agreement'])}"] if "agreement" in out \
+                    else []
+                if out.get("max_abs_diff") is not None:
+                    bits.append(f"max |Δ| {out['max_abs_diff']:.2g}, cosine {out['cosine']:.5f}")
+                described.append(f"{out.get('name')} ({', '.join(bits) or out.get('kind', '-')})")
+            lines.append(f"{escape(label)}: outputs " + "; ".join(escape(d) for d in described))
+        for warning in acc.get("warnings") or []:
+            lines.append(f"[yellow]warning[/yellow] {escape(label)}: {escape(warning)}")
+    return lines
