@@ -37,6 +37,9 @@ app = typer.Typer(
 AdbServerOpt = Annotated[str | None, typer.Option("--adb-server", help="host:port of the adb server (default: "
                                                   "$DEVICELAB_ADB_SERVER or the local one on 5037).")]
 
+TaskOpt = Annotated[str | None, typer.Option(
+    "--task", help="How outputs are compared: classification (accuracy, top-1 agreement), regression (MAE, "
+    "RMSE) or embedding (cosine, SNR). Default: guessed from the labels and the outputs.")]
 StoreOpt = Annotated[Path | None, typer.Option("--store", help="Results store (SQLite). Default: the user's data "
                                                "dir, or $DEVICELAB_STORE.", show_default=False)]
 CacheOpt = Annotated[Path | None, typer.Option("--cache-dir", help="Artifact cache. Default: the user's cache dir, "

@@ -7,7 +7,18 @@ from typing import Annotated, Any
 
 import typer
 
-from devicelab.cli.app import AdbServerOpt, CacheOpt, StoreOpt, _Bars, _cache, _print_error, _split, app, console
+from devicelab.cli.app import (
+    AdbServerOpt,
+    CacheOpt,
+    StoreOpt,
+    TaskOpt,
+    _Bars,
+    _cache,
+    _print_error,
+    _split,
+    app,
+    console,
+)
 from devicelab.errors import DevicelabError
 
 
@@ -43,6 +54,7 @@ def measure(
     no_accuracy: Annotated[bool, typer.Option("--no-accuracy", help="Skip accuracy mode.")] = False,
     no_performance: Annotated[bool, typer.Option("--no-performance", help="Skip performance mode.")] = False,
     calibration: Annotated[str | None, typer.Option(help="Calibration data for int8 variants.")] = None,
+    task: TaskOpt = None,
     store: StoreOpt = None,
     cache_dir: CacheOpt = None,
 ) -> None:
@@ -70,12 +82,12 @@ def measure(
     options = api.MeasureOptions(samples=samples, accuracy=not no_accuracy, performance=not no_performance,
                                  warmup_runs=warmup, runs=runs, min_seconds=min_seconds, max_seconds=max_seconds,
                                  threads=threads, delegate=delegate, timeout_seconds=timeout)
-    _run_measure(model, variant, runtime, data, chosen, options, calibration, store, cache_dir, backend)
+    _run_measure(model, variant, runtime, data, chosen, options, calibration, store, cache_dir, backend, task)
 
 
 def _run_measure(model: str, variant: list[str] | None, runtime: str | None, data: str | None, target: Any,
                  options: Any, calibration: str | None, store: Path | None, cache_dir: Path | None,
-                 sweep: list[str] | None) -> None:
+                 sweep: list[str] | None, task: str | None = None) -> None:
     """Measure, close the target whatever happens, show the table, exit 1 if any job failed."""
     from devicelab import api
 
@@ -83,7 +95,7 @@ def _run_measure(model: str, variant: list[str] | None, runtime: str | None, dat
         with _Bars() as bars:
             measured = api.measure(model, variants=_split(variant), runtime=runtime, data=data, target=target,
                                    options=options, calibration=calibration, store=store, cache=_cache(cache_dir),
-                                   backends=_split(sweep), progress=bars)
+                                   backends=_split(sweep), task=task, progress=bars)
     finally:
         target.close()
     _show_measured(measured, store, "Measured")
@@ -133,6 +145,7 @@ def deploy(
                                              "farms run) instead of the Activity.")] = False,
     adb_server: AdbServerOpt = None,
     calibration: Annotated[str | None, typer.Option(help="Calibration data for int8 variants.")] = None,
+    task: TaskOpt = None,
     store: StoreOpt = None,
     cache_dir: CacheOpt = None,
 ) -> None:
@@ -146,4 +159,5 @@ def deploy(
                                  threads=threads, timeout_seconds=timeout)
     default = ["coreml-fp32"] if target.kind == "ios" else ["tflite-fp32"]
     sweep = compute_units if target.kind == "ios" else delegate
-    _run_measure(model, variant or default, None, data, target, options, calibration, store, cache_dir, sweep)
+    _run_measure(model, variant or default, None, data, target, options, calibration, store, cache_dir, sweep,
+                 task)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from devicelab.cli.app import CacheOpt, StoreOpt, _Bars, _cache, app, console
+from devicelab.cli.app import CacheOpt, StoreOpt, TaskOpt, _Bars, _cache, app, console
 
 DEMO_TARGETS = "host,chrome"
 
@@ -41,6 +41,7 @@ def study(
     adb_server: Annotated[str | None, typer.Option("--adb-server", help="host:port of the adb server.")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Measure everything again instead of reusing finished, "
                                         "unchanged jobs from the store.")] = False,
+    task: TaskOpt = None,
     store: StoreOpt = None,
     cache_dir: CacheOpt = None,
 ) -> None:
@@ -54,7 +55,7 @@ def study(
         model=model, data=data, targets=parse_targets(targets, remote=remote, adb_server=adb_server),
         variants=names, attacks=split_attacks(attacks or ""),
         frameworks=[f.strip() for f in frameworks.split(",") if f.strip()], samples=samples,
-        attack_samples=attack_samples, out=out, store=store, cache=_cache(cache_dir), reuse=not fresh)
+        attack_samples=attack_samples, out=out, store=store, cache=_cache(cache_dir), reuse=not fresh, task=task)
     config.options.runs = runs
     _run(config)
 
@@ -103,6 +104,8 @@ def _run(config: Any) -> None:
         done = run_study(config, progress=bars)
     doc = done.document
     console.print(study_table(doc["rows"], title=doc["title"]))
+    for warning in dict.fromkeys(w for r in doc["rows"] for w in r.get("warnings") or []):
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     for skipped in _group_skipped(doc["skipped"]):
         console.print(f"[dim]not run: {escape(skipped)}[/dim]")
     failed_jobs = [r for r in doc["rows"] if r["status"] != "ok"]

@@ -81,8 +81,9 @@ def study_table(rows: Iterable[dict[str, Any]], title: str = "Study") -> Table:
     rows = list(rows)
     attacks = list(dict.fromkeys(k for r in rows for k in (r.get("robustness") or {})))
     table = Table(title=escape(title), title_justify="left")
-    for column in ("variant", "target", "runtime", "size", "accuracy", "agreement", "median ms", "speedup",
-                   "peak MiB", *attacks, "status"):
+    values = any(r.get("mae") is not None or r.get("task") in ("regression", "embedding") for r in rows)
+    for column in ("variant", "target", "runtime", "size", "accuracy", "agreement",
+                   *(["MAE", "cosine"] if values else []), "median ms", "speedup", "peak MiB", *attacks, "status"):
         table.add_column(column, justify="left" if column in ("variant", "target", "runtime", "status") else "right",
                          overflow="fold")
     multi = len({r["framework"] for r in rows}) > 1
@@ -96,7 +97,9 @@ def study_table(rows: Iterable[dict[str, Any]], title: str = "Study") -> Table:
             status += " [red](simulated)[/red]"
         table.add_row(escape(name), escape(r["target"]), escape(r.get("runtime") or "-"), _size(r.get("size_bytes")),
                       _pct(r.get("accuracy")),
-                      _pct(r.get("agreement")), _num(r.get("median_ms"), "{:.3f}"),
+                      _pct(r.get("agreement")),
+                      *([_num(r.get("mae"), "{:.4g}"), _num(r.get("cosine"), "{:.5f}")] if values else []),
+                      _num(r.get("median_ms"), "{:.3f}"),
                       _num(r.get("speedup"), "{:.2f}x"), _num(r.get("memory_mib"), "{:.1f}"), *robust, status)
     return table
 

@@ -42,6 +42,7 @@ class StudyConfig:
     store: Path | None = None
     cache: Path | None = None
     reuse: bool = True
+    task: str | None = None  # how outputs are compared; default: guessed from labels and outputs
 
 
 @dataclass
@@ -162,7 +163,7 @@ def _prepare_sources(study: Study, progress: api.ProgressFn | None) -> None:
     dataset = load_dataset(spec, split="test", limit=config.samples)
     from devicelab.api import model_inputs
 
-    arrays = model_inputs(keras_source, dataset)
+    arrays = model_inputs(keras_source, dataset, study.config.task)
     # The same samples laid out as the model takes them: the hash (what was measured) stays the dataset's.
     study.dataset = replace(dataset, inputs={i.name: a for i, a in zip(keras_source.inputs, arrays, strict=True)})
     if "pytorch" in config.frameworks:
@@ -303,8 +304,8 @@ def _measure(study: Study, source: SourceModel, names: list[str], target: Any, d
              options: api.MeasureOptions, progress: api.ProgressFn | None) -> list[api.Measurement]:
     config = study.config
     measured = api.measure(source.path, variants=names, target=target, dataset=dataset, options=options,
-                           calibration=_calibration(study),
-                           store=config.store, cache=config.cache, reuse=config.reuse, progress=progress)
+                           calibration=_calibration(study), store=config.store, cache=config.cache,
+                           reuse=config.reuse, task=config.task, progress=progress)
     if progress:  # a failed job never reports its last step: close the bar on what was done
         progress("", len(measured), len(measured), "done")
     # The reference always runs on the host: it belongs to the part of the target it really ran on.
