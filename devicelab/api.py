@@ -63,6 +63,7 @@ class Conversion:
     artifact: Artifact | None = None
     cache_hit: bool = False
     error: DevicelabError | None = None
+    note: str | None = None  # e.g. which earlier calibration an artifact reused without --calibration came from
 
 
 @dataclass
@@ -107,13 +108,62 @@ def convert(model: str | Path, *, formats: list[str] | None = None, quants: list
             progress("convert", index, len(chosen), variant.name)
         entry = Conversion(variant.name)
         try:
-            entry.artifact, entry.cache_hit = get_or_convert(source, variant, cache, calib, calib_sha)
+            earlier = _earlier_calibrated(cache, source, variant) if variant.needs_calibration and calib is None \
+                else None
+            if earlier is not None:  # no calibration given now: the one made before with real data
+                entry.artifact, entry.note = earlier
+                entry.cache_hit = True
+            else:
+                entry.artifact, entry.cache_hit = get_or_convert(source, variant, cache, calib, calib_sha)
+                if variant.needs_calibration and calib is not None:
+                    _remember_calibrated(cache, source, variant, entry.artifact,
+                                         calibration or source.dataset_hint or "?")
         except DevicelabError as exc:
             entry.error = exc
         report.conversions.append(entry)
     if progress:
         progress("convert", len(chosen), len(chosen), "done")
     return report
+
+
+def _calibrated_index(cache: Path, source: SourceModel, variant: Variant) -> Path:
+    return cache / "calibrated" / source.sha256[:32] / f"{variant.name}.json"
+
+
+def _remember_calibrated(cache: Path, source: SourceModel, variant: Variant, artifact: Artifact,
+                         calibration: str) -> None:
+    """Note which artifact of this model and variant was calibrated last, and on what data."""
+    import json
+
+    index = _calibrated_index(cache, source, variant)
+    index.parent.mkdir(parents=True, exist_ok=True)
+    tmp = index.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"artifact": str(artifact.dir.relative_to(cache)), "calibration": calibration,
+                               "sha256": (artifact.manifest.get("calibration") or {}).get("sha256")}))
+    tmp.replace(index)
+
+
+def _earlier_calibrated(cache: Path, source: SourceModel, variant: Variant) -> tuple[Artifact, str] | None:
+    """The artifact of this model and variant calibrated last (convert --calibration), if it is still cached
+    and was made by the converters installed now."""
+    import json
+
+    from devicelab.artifacts import MANIFEST, load_artifact
+    from devicelab.convert.variants import converter
+
+    index = _calibrated_index(cache, source, variant)
+    try:
+        noted = json.loads(index.read_text())
+        folder = cache / noted["artifact"]
+        if not (folder / MANIFEST).is_file():
+            return None
+        artifact = load_artifact(folder)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # no note, or a damaged one: convert as if there were none
+    if artifact.manifest.get("versions") != converter(variant).versions():
+        return None
+    return artifact, (f"{variant.name}: using the artifact calibrated earlier on '{noted['calibration']}' "
+                      "(no --calibration given)")
 
 
 def calibration_data(source: SourceModel, spec: str | None, samples: int = DEFAULT_CALIBRATION_SAMPLES
@@ -155,6 +205,7 @@ class Measurement:
     error: DevicelabError | None = None
     outputs: list[np.ndarray] = field(default_factory=list, repr=False)
     reused: bool = False  # taken from the store (same job measured before) rather than measured now
+    note: str | None = None  # what the user should know about how it was made (an earlier calibration)
     size_bytes: int | None = None  # of the artifact that ran
 
     @property
@@ -308,6 +359,7 @@ def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None,
                               "variant": name, "target": target.name, "dataset": dataset.name,
                               "dataset_sha256": dataset.sha256, "samples": len(x[0]), "simulated": 0}
     runtime_name = runtime or "?"
+    note = None
     try:
         fmt = source.format if name == ORIGINAL else registry.get(name).format
         runtime_name = target.default_runtime(fmt) if name == ORIGINAL else runtime or target.default_runtime(fmt)
@@ -323,6 +375,7 @@ def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None,
                 raise conversion.error
             artifact = conversion.artifact
             assert artifact is not None
+            note = conversion.note
             model_path, size, sha = artifact.model_path, artifact.size_bytes, artifact.sha256
         fields.update(format=fmt, runtime=f"{runtime_name}/{setting}" if setting else runtime_name, size_bytes=size,
                       artifact_sha256=sha)
@@ -356,7 +409,7 @@ def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None,
         error = DevicelabError(f"{label}: {err.get('message', 'failed')}", err.get("hint"))
         error.kind = err.get("kind", "error")
     return Measurement(name, target.name, runtime_name, row_id, result, summary, error, outputs,
-                       size_bytes=fields.get("size_bytes"))
+                       size_bytes=fields.get("size_bytes"), note=note)
 
 
 def _from_store(row: Any, variant: str, target: str, runtime: str) -> Measurement:

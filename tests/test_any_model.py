@@ -191,3 +191,33 @@ def test_torch_encoder_with_int64_ids_and_mask(tmp_path: Path, store: Path, sess
     assert figures["cosine"] >= 0.9999 and figures["cosine_min"] >= 0.9999
     int8 = by["onnx-int8-dynamic"].summary["accuracy"]
     assert 0.9 < int8["cosine"] < 1.0 and int8["snr_db"] is not None and int8["snr_db"] > 10
+
+
+def test_measure_reuses_the_artifact_convert_calibrated(tmp_path: Path, session_cache: Path) -> None:
+    """convert --calibration, then measure without it: the calibrated artifact is used, and said so."""
+    import subprocess
+    import sys
+
+    keras = _keras()
+    x = keras.Input((6,), name="x")
+    keras.Model(x, keras.layers.Dense(3, activation="softmax")(keras.layers.Dense(8, activation="relu")(x))
+                ).save(tmp_path / "small.keras")
+    rng = np.random.default_rng(6)
+    np.savez(tmp_path / "calib.npz", x=rng.normal(size=(32, 6)).astype(np.float32))
+    np.savez(tmp_path / "test.npz", x=rng.normal(size=(16, 6)).astype(np.float32), y=rng.integers(0, 3, 16))
+    env = {**os.environ, "DEVICELAB_STORE": str(tmp_path / "r.sqlite"), "DEVICELAB_CACHE": str(session_cache)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "devicelab", *args], capture_output=True, text=True, env=env,
+                              timeout=600, cwd=tmp_path)
+
+    before = cli("measure", "small.keras", "--variant", "tflite-int8", "--data", "test.npz", "--runs", "3",
+                 "--min-seconds", "0")
+    assert before.returncode == 1 and "needs calibration data" in before.stdout + before.stderr
+    made = cli("convert", "small.keras", "--variant", "tflite-int8", "--calibration", "calib.npz")
+    assert made.returncode == 0, made.stdout + made.stderr
+    after = cli("measure", "small.keras", "--variant", "tflite-int8", "--data", "test.npz", "--runs", "3",
+                "--min-seconds", "0")
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert "calibrated earlier on 'calib.npz'" in " ".join(after.stdout.split())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calib.npz", "r.sqlite", "small.keras", "test.npz"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from devicelab.cli.app import CacheOpt, _Bars, _cache, _print_error, _split, app, console
 
@@ -43,6 +44,9 @@ def convert(
                              calibration=calibration, calibration_samples=calibration_samples,
                              cache=_cache(cache_dir), progress=bars)
     console.print(conversions_table(report))
+    for conversion in report.conversions:
+        if conversion.note:
+            console.print(f"[dim]{escape(conversion.note)}[/dim]")
     if report.skipped:
         console.print(f"[dim]not made from a {report.source.format} model: {', '.join(report.skipped)}[/dim]")
     first = next((c for c in report.conversions if c.artifact), None)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from devicelab.cli.app import (
     AdbServerOpt,
@@ -112,6 +113,9 @@ def _show_measured(measured: list[Any], store: Path | None, title: str, note: st
     console.print(results_table(rows, title=title))
     for line in figure_notes(rows):
         console.print(line)
+    for m in measured:
+        if m.note:
+            console.print(f"[dim]{escape(m.note)}[/dim]")
     if note:
         console.print(note)
     failed = [m for m in measured if not m.ok]
