@@ -87,27 +87,90 @@ class Row:
             return [archive[f"output_{k}"] for k in range(len(archive.files))]
 
 
+# SQLite's application_id marks the file as a devicelab store ("DLab"); `file` and friends show it.
+APPLICATION_ID = 0x444C6162
+_STORE_HINT = "choose another file with --store, or move the broken one aside"
+
+
 class Store:
-    def __init__(self, path: Path) -> None:
+    """A devicelab results store. ``create=False`` opens an existing store only (reading commands must not leave
+    an empty file behind). Any other SQLite database, or any other file, is refused before anything is written."""
+
+    def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise StoreError(f"no results store at {self.path}" if not self.path.exists()
+                             else f"{self.path} is not a results store file",
+                             hint="measure something first (`devicelab measure MODEL`), or give --store FILE")
+        existing = self.path.is_file() and self.path.stat().st_size > 0
         try:
+            if self.path.is_dir():
+                raise StoreError(f"{self.path} is a folder, not a results store file",
+                                 hint="give --store a file path, e.g. results.sqlite")
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=30)
             self._db.row_factory = sqlite3.Row
+            if existing:
+                self._check_ours()
+            else:
+                self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_DDL)
             self._add_missing_columns()
             self._db.executescript(_INDEXES)
             found = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open results store {self.path}: {exc}",
-                             hint="choose another file with --store, or move the broken one aside") from None
+            self._close_quietly()
+            raise StoreError(f"cannot open results store {self.path}: {exc}", hint=_STORE_HINT) from None
+        except OSError as exc:
+            raise StoreError(f"cannot create results store {self.path}: {exc.strerror or exc}",
+                             hint="give --store a path in a folder you can write") from None
+        except StoreError:
+            self._close_quietly()
+            raise
         if found is None:
-            with self._db:
-                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self._write(lambda db: db.execute("INSERT INTO meta VALUES ('schema_version', ?)",
+                                              (str(SCHEMA_VERSION),)))
         elif int(found[0]) > SCHEMA_VERSION:
             raise StoreError(f"{self.path} was written by a newer devicelab (store schema {found[0]})",
                              hint="upgrade devicelab to read it")
+
+    def _check_ours(self) -> None:
+        """Refuse, untouched, any database devicelab did not make. Stores from before the application_id mark
+        (a meta table with a schema_version and a results table) are ours: they get the mark."""
+        app_id = self._db.execute("PRAGMA application_id").fetchone()[0]
+        if app_id == APPLICATION_ID:
+            return
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        legacy = app_id == 0 and {"meta", "results"} <= tables and self._db.execute(
+            "SELECT 1 FROM meta WHERE key='schema_version'").fetchone() is not None
+        if not legacy:
+            raise StoreError(f"{self.path} is not a devicelab results store (another program's database?); "
+                             "devicelab left it untouched", hint="give --store a new file or a devicelab store")
+        self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+    def _close_quietly(self) -> None:
+        db = getattr(self, "_db", None)
+        if db is not None:
+            db.close()
+
+    def _write(self, work: Any) -> Any:
+        """One write transaction; a store that cannot be written any more is one clean error."""
+        try:
+            with self._db:
+                return work(self._db)
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"cannot write to results store {self.path}: {exc}",
+                             hint="check the file and its folder are writable and the disk has room") from None
+
+    @classmethod
+    def check_writable(cls, path: Path) -> None:
+        """Open (or create) the store and prove a write goes through, before any work is done: a store that only
+        fails on the first result would lose every measurement made before it."""
+        with cls(path) as db:
+            db._write(lambda conn: conn.execute("UPDATE meta SET value = value WHERE key = 'schema_version'"))
+            db._write(lambda conn: conn.execute("CREATE TABLE IF NOT EXISTS write_probe (x)"))
+            db._write(lambda conn: conn.execute("DROP TABLE write_probe"))
 
     def _add_missing_columns(self) -> None:
         """Stores written by an older devicelab lack newer summary columns: add them, empty, in place."""
@@ -140,8 +203,8 @@ class Store:
                "outputs": _pack(outputs) if outputs else None}
         columns = ", ".join(row)
         marks = ", ".join("?" for _ in row)
-        with self._db:
-            cursor = self._db.execute(f"INSERT INTO results ({columns}) VALUES ({marks})", list(row.values()))
+        cursor = self._write(lambda db: db.execute(f"INSERT INTO results ({columns}) VALUES ({marks})",
+                                                   list(row.values())))
         return int(cursor.lastrowid or 0)
 
     def rows(self, *, model: str | None = None, variant: str | None = None, target: str | None = None,
@@ -190,8 +253,8 @@ class Store:
     def set_status(self, row_ids: list[int], status: str) -> None:
         """Re-file results, in one transaction: a failed attempt that a retry replaced becomes 'retried', so it
         stays on record (with its error) but no longer counts as the job's result."""
-        with self._db:
-            self._db.executemany("UPDATE results SET status = ? WHERE id = ?", [(status, i) for i in row_ids])
+        self._write(lambda db: db.executemany("UPDATE results SET status = ? WHERE id = ?",
+                                              [(status, i) for i in row_ids]))
 
     def export(self, destination: Path | None, fmt: str, rows: list[Row] | None = None) -> str:
         """Write rows as CSV (summary columns) or JSON (everything but raw output tensors); returns the text."""
