@@ -486,14 +486,83 @@ def _size(path: Path) -> int:
 # --- results -----------------------------------------------------------------------------------------
 
 
+RESULT_STATUSES = ("ok", "error", "retried")
+
+
+@dataclass
+class ResultFilter:
+    """Which stored results a command reads, exports or deletes. ``run`` is a run id, latest or previous;
+    ``last`` keeps the newest N of what the other filters select."""
+
+    model: str | None = None
+    variant: str | None = None
+    target: str | None = None
+    status: str | None = None
+    run: str | None = None
+    last: int | None = None
+
+    def validate(self) -> None:
+        if self.last is not None and self.last < 1:
+            raise UsageError(f"--last must be at least 1 (got {self.last})", hint="--last N shows the newest N results")
+        if self.status is not None and self.status not in RESULT_STATUSES:
+            raise UsageError(f"unknown status '{self.status}'", hint=f"statuses: {', '.join(RESULT_STATUSES)}")
+
+    def select(self, db: Store) -> list[Any]:
+        run_id = _resolve_run(db, self.run) if self.run else None
+        return db.rows(model=self.model, variant=self.variant, target=self.target, status=self.status,
+                       run_id=run_id, last=self.last)
+
+
+def _resolve_run(db: Store, run: str) -> str:
+    """run:latest and run:previous name the newest and the one before, by when they started."""
+    if run not in ("latest", "previous"):
+        return run
+    runs = db.run_ids()
+    wanted = -1 if run == "latest" else -2
+    if len(runs) < -wanted:
+        raise UsageError(f"{db.path} holds {len(runs)} run(s): there is no {run} run",
+                         hint="measure again, or name runs by id (see `devicelab results --columns id,run`)")
+    return runs[wanted]
+
+
 def results(store: Path | None = None, **filters: Any) -> list[Any]:
+    """Stored results matching the filters (ResultFilter's fields), oldest first; never creates a store."""
+    chosen = ResultFilter(**filters)
+    chosen.validate()
     with Store(store or default_store(), create=False) as db:
-        return db.rows(**filters)
+        return chosen.select(db)
 
 
-def export(fmt: str, destination: Path | None = None, store: Path | None = None, **filters: Any) -> str:
+def export(fmt: str, destination: Path | None = None, store: Path | None = None, outputs: bool = False,
+           **filters: Any) -> str | bytes:
+    """Write the matching results as csv, json or parquet; raw output tensors only with ``outputs``."""
+    from devicelab.store import EXPORT_FORMATS, check_destination
+
+    chosen = ResultFilter(**filters)
+    chosen.validate()
+    if fmt not in EXPORT_FORMATS:
+        raise UsageError(f"unknown export format '{fmt}'", hint=f"use {', '.join(EXPORT_FORMATS)}")
+    if fmt == "parquet" and destination is None:
+        raise UsageError("Parquet is binary: it needs a file", hint="add -o results.parquet")
+    if destination is not None:
+        check_destination(Path(destination))  # before reading anything
     with Store(store or default_store(), create=False) as db:
-        return db.export(destination, fmt, db.rows(**filters))
+        return db.export(destination, fmt, chosen.select(db), outputs=outputs)
+
+
+def summary_json(rows: list[Any]) -> str:
+    """The rows' summary columns as a JSON list (what `results --json` prints)."""
+    import json
+
+    from devicelab.store import SUMMARY_COLUMNS
+
+    return json.dumps([{c: row.get(c) for c in SUMMARY_COLUMNS} for row in rows], indent=1) + "\n"
+
+
+def delete_results(row_ids: list[int], store: Path | None = None) -> int:
+    """Remove stored results by id (what `results --delete` listed and the user confirmed)."""
+    with Store(store or default_store(), create=False) as db:
+        return db.delete(row_ids)
 
 
 # --- compare -----------------------------------------------------------------------------------------
@@ -534,13 +603,8 @@ def load_records(spec: str, store: Path | None = None) -> list[dict[str, Any]]:
 
 def _store_records(path: Path, run_id: str | None) -> list[dict[str, Any]]:
     with Store(path, create=False) as db:
-        if run_id in ("latest", "previous"):
-            runs = list(dict.fromkeys(r["run_id"] for r in db.rows() if r.get("run_id")))
-            wanted = -1 if run_id == "latest" else -2
-            if len(runs) < -wanted:
-                raise UsageError(f"{path} holds {len(runs)} run(s): there is no {run_id} run",
-                                 hint="measure again, or name runs by id (see `devicelab results`)")
-            run_id = runs[wanted]
+        if run_id:
+            run_id = _resolve_run(db, run_id)
         rows = db.rows(run_id=run_id) if run_id else db.rows()
     if not rows:
         raise UsageError(f"no results for run '{run_id}' in {path}" if run_id else f"no results in {path}",

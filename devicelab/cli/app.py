@@ -26,9 +26,17 @@ try:
     _stdout = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
 except (AttributeError, OSError, ValueError):  # stdout is no file (captured by a test runner, embedded)
     _stdout = sys.stdout
-# Logs and pipes get wide tables rather than rows folded into 80 columns.
-console = Console(file=_stdout, highlight=False, width=None if _stdout.isatty() else 200)
-err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
+
+def _width(stream: Any) -> int | None:
+    """Terminals: their width. Logs and pipes: $COLUMNS when set, else 200 rather than rows folded into 80."""
+    if stream.isatty():
+        return None
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else 200
+
+
+console = Console(file=_stdout, highlight=False, width=_width(_stdout))
+err_console = Console(stderr=True, highlight=False, width=_width(sys.stderr))
 
 app = typer.Typer(
     name="devicelab",
