@@ -228,6 +228,26 @@ class MeasureOptions:
     compute_units: str | None = None  # Core ML on iOS: all | cpu | cpu-gpu | cpu-ane
     timeout_seconds: float = 600.0
 
+    def validate(self) -> None:
+        """Refuse out-of-range settings as usage errors before any work (the job schema would only catch them
+        job by job, after converting, and leave an error row for each)."""
+        limits = [("--samples", self.samples, 1, None), ("--runs", self.runs, 1, None),
+                  ("--warmup", self.warmup_runs, 0, None), ("--threads", self.threads, 1, None),
+                  ("--min-seconds", self.min_seconds, 0, None), ("--max-seconds", self.max_seconds, None, 0),
+                  ("--timeout", self.timeout_seconds, None, 0)]
+        for flag, value, at_least, above in limits:
+            if value is None:
+                continue
+            if (at_least is not None and value < at_least) or (above is not None and value <= above):
+                bound = f"at least {at_least}" if at_least is not None else f"more than {above}"
+                raise UsageError(f"{flag} must be {bound} (got {value:g})",
+                                 hint="see the command's --help for what each option means")
+        if self.max_seconds < self.min_seconds:
+            raise UsageError(f"--max-seconds ({self.max_seconds:g}) is below --min-seconds ({self.min_seconds:g})",
+                             hint="--max-seconds caps the timing that --min-seconds asks for: raise it")
+        if not (self.accuracy or self.performance):
+            raise UsageError("--no-accuracy and --no-performance leave nothing to measure", hint="drop one of them")
+
 
 _DEFAULT_RUNTIME_VARIANT = {"keras": ORIGINAL, "tflite": "tflite-fp32", "onnxruntime": "onnx-fp32",
                             "coreml": "coreml-fp32", "tfjs": "tfjs-fp32", "tflite-web": "tflite-fp32",
@@ -254,13 +274,14 @@ def measure(model: str | Path, *, variants: list[str] | None = None, runtime: st
     options = options or MeasureOptions()
     cache = cache or cache_dir()
     target = target or HostTarget()
-    if not variants and runtime and runtime not in _DEFAULT_RUNTIME_VARIANT:
-        raise UsageError(f"unknown runtime '{runtime}'", hint=f"runtimes: {', '.join(_DEFAULT_RUNTIME_VARIANT)}")
+    check_measure_request(options, runtime)
     default = runtime or ("keras" if isinstance(target, HostTarget) else "tfjs")
     names = variants or [_DEFAULT_RUNTIME_VARIANT.get(default, ORIGINAL)]
     chosen = [n if n == ORIGINAL else registry.get(n).name for n in names]
     if task is not None and task not in accuracy_metrics.TASKS:
         raise UsageError(f"unknown task '{task}'", hint=f"tasks: {', '.join(accuracy_metrics.TASKS)}")
+    check_target_fits(target, chosen, runtime, backends)
+    Store.check_writable(store or default_store())
     source = load_source(model, cache)
     dataset = dataset if dataset is not None else _dataset_for(source, data, options.samples)
     x = model_inputs(source, dataset, task)
@@ -298,6 +319,53 @@ def model_inputs(source: SourceModel, dataset: Dataset, task: str | None = None)
         raise DataError(f"{dataset.name}: --task classification needs class-id labels, and these are fractional "
                         "or negative values", hint="store whole non-negative class ids, or pick --task regression")
     return arrays
+
+
+def check_measure_request(options: MeasureOptions, runtime: str | None = None) -> None:
+    """The usage errors measure can refuse before any work (and before the store is opened): settings out of
+    range, an unknown runtime name."""
+    options.validate()
+    if runtime and runtime not in _DEFAULT_RUNTIME_VARIANT:
+        raise UsageError(f"unknown runtime '{runtime}'", hint=f"runtimes: {', '.join(_DEFAULT_RUNTIME_VARIANT)}")
+
+
+def choose_target(name: str = "host", *, browser: str | None = None, remote: str | None = None,
+                  headed: bool = False, backends: list[str] | None = None) -> Target:
+    """The target `measure` runs on: this PC, or a browser (local or behind a WebDriver URL)."""
+    if name != "host":
+        raise UsageError(f"unknown target '{name}'",
+                         hint="measure on this PC with --target host, in a browser with --browser chrome, or on a "
+                              "phone with `devicelab deploy`")
+    if browser:
+        from devicelab.targets.browser import BrowserTarget
+        from devicelab.targets.browsers import kind
+
+        kind(browser)  # an unknown browser is a usage error before any work
+        return BrowserTarget(browser, headed=headed, remote=remote)
+    if remote or backends:
+        raise UsageError("--remote and --backend need --browser", hint="for example --browser chrome --backend wasm")
+    return HostTarget()
+
+
+def check_target_fits(target: Target, variants: list[str], runtime: str | None, backends: list[str] | None) -> None:
+    """Runtime and backend names the target cannot take are usage errors before any work, not an error row per
+    job (tfjs on this PC, an unknown browser backend). Whether the runtime is available stays a job's matter."""
+    for name in variants:
+        if name == ORIGINAL:
+            continue
+        fmt = registry.get(name).format
+        chosen = runtime or target.default_runtime(fmt)
+        try:
+            target.check(chosen, fmt)
+        except UsageError:
+            raise
+        except DevicelabError:
+            pass  # not a usage error (Core ML off macOS, packages missing): reported per job as before
+        known = target.backends(chosen)
+        unknown = [b for b in backends or [] if known and b not in known]
+        if unknown:
+            raise UsageError(f"{chosen} on {target.name} has no '{unknown[0]}' setting",
+                             hint=f"use one of {', '.join(known)}")
 
 
 def _dataset_for(source: SourceModel, data: str | None, samples: int | None) -> Dataset:
@@ -516,14 +584,83 @@ def _size(path: Path) -> int:
 # --- results -----------------------------------------------------------------------------------------
 
 
+RESULT_STATUSES = ("ok", "error", "retried")
+
+
+@dataclass
+class ResultFilter:
+    """Which stored results a command reads, exports or deletes. ``run`` is a run id, latest or previous;
+    ``last`` keeps the newest N of what the other filters select."""
+
+    model: str | None = None
+    variant: str | None = None
+    target: str | None = None
+    status: str | None = None
+    run: str | None = None
+    last: int | None = None
+
+    def validate(self) -> None:
+        if self.last is not None and self.last < 1:
+            raise UsageError(f"--last must be at least 1 (got {self.last})", hint="--last N shows the newest N results")
+        if self.status is not None and self.status not in RESULT_STATUSES:
+            raise UsageError(f"unknown status '{self.status}'", hint=f"statuses: {', '.join(RESULT_STATUSES)}")
+
+    def select(self, db: Store) -> list[Any]:
+        run_id = _resolve_run(db, self.run) if self.run else None
+        return db.rows(model=self.model, variant=self.variant, target=self.target, status=self.status,
+                       run_id=run_id, last=self.last)
+
+
+def _resolve_run(db: Store, run: str) -> str:
+    """run:latest and run:previous name the newest and the one before, by when they started."""
+    if run not in ("latest", "previous"):
+        return run
+    runs = db.run_ids()
+    wanted = -1 if run == "latest" else -2
+    if len(runs) < -wanted:
+        raise UsageError(f"{db.path} holds {len(runs)} run(s): there is no {run} run",
+                         hint="measure again, or name runs by id (see `devicelab results --columns id,run`)")
+    return runs[wanted]
+
+
 def results(store: Path | None = None, **filters: Any) -> list[Any]:
-    with Store(store or default_store()) as db:
-        return db.rows(**filters)
+    """Stored results matching the filters (ResultFilter's fields), oldest first; never creates a store."""
+    chosen = ResultFilter(**filters)
+    chosen.validate()
+    with Store(store or default_store(), create=False) as db:
+        return chosen.select(db)
 
 
-def export(fmt: str, destination: Path | None = None, store: Path | None = None, **filters: Any) -> str:
-    with Store(store or default_store()) as db:
-        return db.export(destination, fmt, db.rows(**filters))
+def export(fmt: str, destination: Path | None = None, store: Path | None = None, outputs: bool = False,
+           **filters: Any) -> str | bytes:
+    """Write the matching results as csv, json or parquet; raw output tensors only with ``outputs``."""
+    from devicelab.store import EXPORT_FORMATS, check_destination
+
+    chosen = ResultFilter(**filters)
+    chosen.validate()
+    if fmt not in EXPORT_FORMATS:
+        raise UsageError(f"unknown export format '{fmt}'", hint=f"use {', '.join(EXPORT_FORMATS)}")
+    if fmt == "parquet" and destination is None:
+        raise UsageError("Parquet is binary: it needs a file", hint="add -o results.parquet")
+    if destination is not None:
+        check_destination(Path(destination))  # before reading anything
+    with Store(store or default_store(), create=False) as db:
+        return db.export(destination, fmt, chosen.select(db), outputs=outputs)
+
+
+def summary_json(rows: list[Any]) -> str:
+    """The rows' summary columns as a JSON list (what `results --json` prints)."""
+    import json
+
+    from devicelab.store import SUMMARY_COLUMNS
+
+    return json.dumps([{c: row.get(c) for c in SUMMARY_COLUMNS} for row in rows], indent=1) + "\n"
+
+
+def delete_results(row_ids: list[int], store: Path | None = None) -> int:
+    """Remove stored results by id (what `results --delete` listed and the user confirmed)."""
+    with Store(store or default_store(), create=False) as db:
+        return db.delete(row_ids)
 
 
 # --- compare -----------------------------------------------------------------------------------------
@@ -563,14 +700,9 @@ def load_records(spec: str, store: Path | None = None) -> list[dict[str, Any]]:
 
 
 def _store_records(path: Path, run_id: str | None) -> list[dict[str, Any]]:
-    with Store(path) as db:
-        if run_id in ("latest", "previous"):
-            runs = list(dict.fromkeys(r["run_id"] for r in db.rows() if r.get("run_id")))
-            wanted = -1 if run_id == "latest" else -2
-            if len(runs) < -wanted:
-                raise UsageError(f"{path} holds {len(runs)} run(s): there is no {run_id} run",
-                                 hint="measure again, or name runs by id (see `devicelab results`)")
-            run_id = runs[wanted]
+    with Store(path, create=False) as db:
+        if run_id:
+            run_id = _resolve_run(db, run_id)
         rows = db.rows(run_id=run_id) if run_id else db.rows()
     if not rows:
         raise UsageError(f"no results for run '{run_id}' in {path}" if run_id else f"no results in {path}",

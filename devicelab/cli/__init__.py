@@ -7,10 +7,12 @@ registers its commands on the app when imported here (they import app.py, never 
 from __future__ import annotations
 
 import importlib
-import os
 import sys
+from typing import Any
 
-from devicelab.cli.app import _print_error, app, err_console
+import typer
+
+from devicelab.cli.app import _print_error, app, finish
 from devicelab.errors import DevicelabError
 
 # Importing a group registers its commands; this order is the order of `devicelab --help`.
@@ -19,12 +21,15 @@ for _group in GROUPS:
     importlib.import_module(f"devicelab.cli.{_group}")
 
 
+def command() -> Any:
+    """The whole command line as one click command (see app.finish); tests invoke it."""
+    return finish(typer.main.get_command(app))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors end in one message and a hint, never a traceback (unless --verbose)."""
     try:
-        app(args=argv, prog_name="devicelab")
+        command()(args=argv, prog_name="devicelab")
     except DevicelabError as exc:
-        if os.environ.get("DEVICELAB_VERBOSE"):
-            err_console.print_exception()
         _print_error(exc)
         sys.exit(exc.exit_code)

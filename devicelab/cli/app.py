@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from pathlib import Path
@@ -9,7 +10,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.traceback import Traceback
 
 # Before TensorFlow is ever imported: its C++ logging would bury the tables.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -19,10 +22,21 @@ from devicelab import __version__
 
 # Converters write to fds 1 and 2 from C++; devicelab silences them there. The console writes to its own
 # duplicate of stdout, so bars and tables still reach the terminal while that happens.
-_stdout = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
-# Logs and pipes get wide tables rather than rows folded into 80 columns.
-console = Console(file=_stdout, highlight=False, width=None if _stdout.isatty() else 200)
-err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
+try:
+    _stdout = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+except (AttributeError, OSError, ValueError):  # stdout is no file (captured by a test runner, embedded)
+    _stdout = sys.stdout
+
+def _width(stream: Any) -> int | None:
+    """Terminals: their width. Logs and pipes: $COLUMNS when set, else 200 rather than rows folded into 80."""
+    if stream.isatty():
+        return None
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else 200
+
+
+console = Console(file=_stdout, highlight=False, width=_width(_stdout))
+err_console = Console(stderr=True, highlight=False, width=_width(sys.stderr))
 
 app = typer.Typer(
     name="devicelab",
@@ -44,6 +58,8 @@ StoreOpt = Annotated[Path | None, typer.Option("--store", help="Results store (S
                                                "dir, or $DEVICELAB_STORE.", show_default=False)]
 CacheOpt = Annotated[Path | None, typer.Option("--cache-dir", help="Artifact cache. Default: the user's cache dir, "
                                                "or $DEVICELAB_CACHE.", show_default=False)]
+
+VERBOSE_HELP = "Show the full output behind errors (a converter's own messages) and their tracebacks."
 
 
 def _split(values: list[str] | None) -> list[str] | None:
@@ -87,7 +103,7 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Show the version and exit.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show full tracebacks of errors.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
 ) -> None:
     if verbose:
         os.environ["DEVICELAB_VERBOSE"] = "1"
@@ -99,11 +115,54 @@ def _cache(path: Path | None) -> Path | None:
     return path
 
 
+def verbose() -> bool:
+    return bool(os.environ.get("DEVICELAB_VERBOSE"))
+
+
+def _verbose_flag(ctx: Any, param: Any, value: bool) -> None:
+    if value:
+        os.environ["DEVICELAB_VERBOSE"] = "1"  # host workers inherit it
+
+
+def finish(command: Any) -> Any:
+    """Last touches on the built command tree, in one place instead of in every signature:
+
+    - every command gets its own --verbose/-v (hints say "run with --verbose", and users put it last), the same
+      switch as `devicelab --verbose COMMAND`: a copy of the root's flag that sets the switch itself instead of
+      being passed to the command function;
+    - on/off flags (and --help) show no `<bool>` type in help: they take no value.
+    """
+    root = next(p for p in command.params if "--verbose" in p.opts)
+    flag = copy.copy(root)
+    flag.expose_value, flag.is_eager, flag.callback = False, True, _verbose_flag
+    _walk(command, flag, top=True)
+    return command
+
+
+def _walk(command: Any, flag: Any, top: bool = False) -> None:
+    if not top and not any("--verbose" in p.opts for p in command.params):
+        command.params.append(flag)
+    help_option = command.get_help_option(command.context_class(command))
+    for param in [*command.params, help_option]:
+        if getattr(param, "is_flag", False) and not getattr(param, "count", False):
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _walk(sub, flag)
+
+
 def _print_error(error: BaseException | None) -> None:
+    """One message and its hint; with --verbose first the error's details (a converter's output) and traceback."""
     if error is None:
         return
+    if verbose():
+        details = getattr(error, "details", None)
+        if details:
+            err_console.print("[dim]--- details ---[/dim]")
+            err_console.print(escape(str(details).rstrip()), highlight=False)
+        if error.__traceback__ is not None:
+            err_console.print(Traceback.from_exception(type(error), error, error.__traceback__))
     message = getattr(error, "message", str(error))
-    err_console.print(f"[bold red]Error:[/bold red] {message}")
+    err_console.print(f"[bold red]Error:[/bold red] {escape(str(message))}")
     hint = getattr(error, "hint", None)
     if hint:
-        err_console.print(f"[yellow]Hint:[/yellow] {hint}")
+        err_console.print(f"[yellow]Hint:[/yellow] {escape(str(hint))}")

@@ -23,12 +23,12 @@ def variants() -> None:
 def convert(
     model: Annotated[str, typer.Argument(help="A .keras/.h5 file, a SavedModel folder, an .onnx file or a zoo name "
                                               "(lenet1, lenet5, resnet20).")],
-    to: Annotated[list[str] | None, typer.Option("--to", help="Formats: tflite,coreml,tfjs,onnx (default: all).")]
+    to: Annotated[list[str] | None, typer.Option("--to", help="Formats: tflite, coreml, tfjs, onnx (default: all).")]
     = None,
-    quant: Annotated[list[str] | None, typer.Option("--quant", help="Levels: fp32,fp16,dynamic-int8,int8 "
+    quant: Annotated[list[str] | None, typer.Option("--quant", help="Levels: fp32, fp16, dynamic-int8, int8 "
                                                     "(default: all). Each format makes its nearest variant.")] = None,
     variant: Annotated[list[str] | None, typer.Option("--variant", help="Exact variant names instead of "
-                                                      "--to/--quant, e.g. tflite-int8,onnx-fp32.")] = None,
+                                                      "--to/--quant, e.g. tflite-int8, onnx-fp32.")] = None,
     calibration: Annotated[str | None, typer.Option("--calibration", help="Real data for full-integer "
                                                     "quantization (dataset name, .npz, IDX file, image folder). "
                                                     "Default: the model's training data when known.")] = None,

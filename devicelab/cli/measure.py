@@ -20,7 +20,6 @@ from devicelab.cli.app import (
     app,
     console,
 )
-from devicelab.errors import DevicelabError
 
 
 @app.command()
@@ -65,24 +64,11 @@ def measure(
     PC (top-1 agreement, max abs difference). Performance mode times warm runs, keeping every sample.
     """
     from devicelab import api
-    from devicelab.targets.base import Target
-    from devicelab.targets.host import HostTarget
-
-    if target != "host":
-        raise DevicelabError(f"unknown target '{target}'",
-                             "measure on this PC with --target host, or in a browser with --browser chrome")
-    chosen: Target
-    if browser:
-        from devicelab.targets.browser import BrowserTarget
-
-        chosen = BrowserTarget(browser, headed=headed, remote=remote)
-    elif remote or backend:
-        raise DevicelabError("--remote and --backend need --browser", "for example --browser chrome --backend wasm")
-    else:
-        chosen = HostTarget()
     options = api.MeasureOptions(samples=samples, accuracy=not no_accuracy, performance=not no_performance,
                                  warmup_runs=warmup, runs=runs, min_seconds=min_seconds, max_seconds=max_seconds,
                                  threads=threads, delegate=delegate, timeout_seconds=timeout)
+    api.check_measure_request(options, runtime)
+    chosen = api.choose_target(target, browser=browser, remote=remote, headed=headed, backends=backend)
     _run_measure(model, variant, runtime, data, chosen, options, calibration, store, cache_dir, backend, task)
 
 
@@ -130,8 +116,9 @@ def deploy(
     model: Annotated[str, typer.Argument(help="Model file, SavedModel folder or zoo name.")],
     device: Annotated[str, typer.Option("--device", help="A serial, an alias from your config file "
                                         "(\\[devices] in config.toml), or a piece of the model name (pixel).")],
-    variant: Annotated[list[str] | None, typer.Option("--variant", help="Variants, e.g. tflite-fp32,tflite-int8,"
-                                                      "onnx-int8-static (default tflite-fp32).")] = None,
+    variant: Annotated[list[str] | None, typer.Option("--variant", help="Variants, comma separated, e.g. "
+                                                      "tflite-fp32, tflite-int8, onnx-int8-static (default "
+                                                      "tflite-fp32).")] = None,
     delegate: Annotated[list[str] | None, typer.Option("--delegate", help="Android: TFLite delegates to sweep: "
                                                        "cpu, xnnpack, gpu, nnapi (ONNX Runtime: cpu, nnapi).")] = None,
     compute_units: Annotated[list[str] | None, typer.Option("--compute-units", help="iOS: Core ML compute units "
@@ -158,9 +145,10 @@ def deploy(
     from devicelab import api
     from devicelab.targets.devices import find_device_target
 
-    target = find_device_target(device, platform=platform, adb_server=adb_server, instrument=instrument)
     options = api.MeasureOptions(samples=samples, warmup_runs=warmup, runs=runs, min_seconds=min_seconds,
                                  threads=threads, timeout_seconds=timeout)
+    api.check_measure_request(options)
+    target = find_device_target(device, platform=platform, adb_server=adb_server, instrument=instrument)
     default = ["coreml-fp32"] if target.kind == "ios" else ["tflite-fp32"]
     sweep = compute_units if target.kind == "ios" else delegate
     _run_measure(model, variant or default, None, data, target, options, calibration, store, cache_dir, sweep,

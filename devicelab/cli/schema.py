@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from devicelab.cli.app import app, console
-from devicelab.errors import DevicelabError
+from devicelab.errors import UsageError
 
 
 @app.command()
@@ -18,5 +18,5 @@ def schema(kind: Annotated[str, typer.Argument(help="job or result")]) -> None:
     from devicelab import protocol
 
     if kind not in ("job", "result"):
-        raise DevicelabError(f"unknown schema '{kind}'", "use job or result")
+        raise UsageError(f"unknown schema '{kind}'", "use job or result")
     console.file.write(json.dumps(protocol.schema(kind), indent=2) + "\n")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from devicelab.cli.app import CacheOpt, StoreOpt, TaskOpt, _Bars, _cache, app, console
+from devicelab.cli.app import CacheOpt, StoreOpt, TaskOpt, _Bars, _cache, _split, app, console
 
 DEMO_TARGETS = "host,chrome"
 
@@ -18,16 +18,16 @@ def study(
     model: Annotated[str, typer.Argument(help="Model file, SavedModel folder or zoo name.")],
     data: Annotated[str | None, typer.Option("--data", help="Test data (default: what a zoo model trained on).")]
     = None,
-    targets: Annotated[str, typer.Option("--targets", help="Comma-separated: host, a browser (chrome, edge, "
-                                         "firefox, safari) or a device selector (pixel, a serial, iphone).")]
+    targets: Annotated[str, typer.Option("--targets", help="Comma-separated: host, a browser (chrome, chromium, "
+                                         "edge, firefox, safari) or a device selector (pixel, a serial, iphone).")]
     = "host",
     variant: Annotated[list[str] | None, typer.Option("--variants", "--variant", help="Variants to include "
                                                       "(default: all the model gives and each target runs).")]
     = None,
-    attacks: Annotated[str | None, typer.Option("--attacks", help="Adversarial attacks, e.g. fgsm,pgd or "
+    attacks: Annotated[str | None, typer.Option("--attacks", help="Adversarial attacks, e.g. fgsm, pgd or "
                                                 "'fgsm:eps=0.2' (made on the reference, run everywhere).")]
     = None,
-    frameworks: Annotated[str, typer.Option("--frameworks", help="keras, or keras,pytorch: also train the zoo "
+    frameworks: Annotated[str, typer.Option("--frameworks", help="keras, or keras, pytorch: also train the zoo "
                                             "model's PyTorch twin and compare (it enters the matrix via ONNX).")]
     = "keras",
     samples: Annotated[int | None, typer.Option(help="Clean test samples (default: the whole test split).")]
@@ -50,7 +50,7 @@ def study(
     from devicelab.study.run import StudyConfig
     from devicelab.study.targets import parse_targets
 
-    names = [n for v in variant or [] for n in v.split(",") if n] or None
+    names = _split(variant)
     config = StudyConfig(
         model=model, data=data, targets=parse_targets(targets, remote=remote, adb_server=adb_server),
         variants=names, attacks=split_attacks(attacks or ""),

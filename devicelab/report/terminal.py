@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from rich import box
 from rich.markup import escape
 from rich.table import Table
 
@@ -41,29 +42,88 @@ def conversions_table(report: Any) -> Table:
     return table
 
 
-RESULT_COLUMNS = ("id", "model", "variant", "target", "runtime", "accuracy", "agreement", "max |Δ|", "load ms",
-                  "first ms", "median ms", "p90 ms", "memory", "size", "status")
+def _status(get: Any) -> str:
+    if get("status") == "ok":
+        status = "[green]ok[/green]"
+    else:
+        status = f"[red]{escape(get('error_kind') or get('status') or 'error')}[/red]"
+    return status + (" (simulated)" if get("simulated") else "")
 
 
-def results_table(rows: Iterable[Any], title: str = "Results") -> Table:
-    """One line per stored result (store rows or dicts with the store's summary columns)."""
-    table = Table(title=title, title_justify="left")
-    for column in RESULT_COLUMNS:
-        table.add_column(column, justify="left" if column in ("model", "variant", "target", "runtime", "status")
-                         else "right", overflow="fold")
+def _text(key: str) -> Any:
+    return lambda get: escape(str(get(key))) if get(key) is not None else "-"
+
+
+# name -> (header, cell); names are what --columns takes.
+RESULT_COLUMNS: dict[str, tuple[str, Any]] = {
+    "id": ("id", lambda get: str(get("id"))),
+    "run": ("run", _text("run_id")),
+    "created": ("created", _text("created_at")),
+    "model": ("model", _text("model")),
+    "variant": ("variant", _text("variant")),
+    "target": ("target", _text("target")),
+    "runtime": ("runtime", lambda get: escape(get("runtime_used") or get("runtime") or "-")),
+    "dataset": ("dataset", _text("dataset")),
+    "samples": ("samples", _text("samples")),
+    "accuracy": ("acc", lambda get: _pct(get("accuracy"))),
+    "agreement": ("agree", lambda get: _pct(get("agreement"))),
+    "maxdiff": ("max |Δ|", lambda get: _num(get("max_abs_diff"), "{:.2g}")),
+    "load": ("load ms", lambda get: _num(get("load_ms"), "{:.1f}")),
+    "first": ("first ms", lambda get: _num(get("first_ms"), "{:.2f}")),
+    "median": ("median ms", lambda get: _num(get("median_ms"), "{:.3f}")),
+    "p90": ("p90 ms", lambda get: _num(get("p90_ms"), "{:.3f}")),
+    "p99": ("p99 ms", lambda get: _num(get("p99_ms"), "{:.3f}")),
+    "cv": ("cv", lambda get: _num(get("cv"), "{:.2f}")),
+    "runs": ("runs", _text("runs")),
+    "memory": ("MiB", lambda get: _num(get("memory_mib"), "{:.1f}")),
+    "size": ("size", lambda get: _size(get("size_bytes"))),
+    "status": ("status", _status),
+    "error": ("error", _text("error_message")),
+}
+# What fits 80 columns; --wide shows WIDE_COLUMNS, --columns any of RESULT_COLUMNS.
+DEFAULT_COLUMNS = ("id", "model", "variant", "target", "accuracy", "agreement", "median", "memory", "status")
+WIDE_COLUMNS = ("id", "model", "variant", "target", "runtime", "accuracy", "agreement", "maxdiff", "load", "first",
+                "median", "p90", "memory", "size", "status")
+_TEXT_COLUMNS = {"run", "created", "model", "variant", "target", "runtime", "dataset", "status", "error"}
+_SHARED = ("model", "target")  # the same on every row: said once in the title instead of a column
+
+
+def results_table(rows: Iterable[Any], title: str = "Results", columns: Iterable[str] | None = None) -> Table:
+    """One line per stored result (store rows or dicts with the store's summary columns). Numbers never wrap;
+    by default a model or target common to every row moves into the title, so the table fits 80 columns."""
+    rows = list(rows)
+    chosen = list(columns or DEFAULT_COLUMNS)
+    if columns is None and len(rows) > 1:
+        for name in _SHARED:
+            values = {row.get(name) for row in rows}
+            if len(values) == 1 and None not in values:
+                chosen.remove(name)
+                title += f" · {name} {next(iter(values))}"
+    # No vertical rules and no outer padding: nine columns of a first look fit an 80-column terminal.
+    table = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)
+    for name in chosen:
+        text = name in _TEXT_COLUMNS
+        table.add_column(RESULT_COLUMNS[name][0], justify="left" if text else "right",
+                         overflow="fold" if text else "ellipsis", no_wrap=not text)
     for row in rows:
-        get = row.get
-        status = "[green]ok[/green]" if get("status") == "ok" else f"[red]{get('error_kind') or 'error'}[/red]"
-        if get("simulated"):
-            status += " (simulated)"
-        memory = _num(get("memory_mib"), "{:.1f} MiB")
-        table.add_row(
-            str(get("id")), get("model") or "-", get("variant") or "-", get("target") or "-",
-            get("runtime_used") or get("runtime") or "-", _pct(get("accuracy")), _pct(get("agreement")),
-            _num(get("max_abs_diff"), "{:.2g}"), _num(get("load_ms"), "{:.1f}"), _num(get("first_ms"), "{:.2f}"),
-            _num(get("median_ms"), "{:.3f}"), _num(get("p90_ms"), "{:.3f}"), memory, _size(get("size_bytes")), status,
-        )
+        table.add_row(*(RESULT_COLUMNS[name][1](row.get) for name in chosen))
     return table
+
+
+def check_columns(names: Iterable[str]) -> list[str]:
+    """--columns values, each a RESULT_COLUMNS name (or 'all')."""
+    from devicelab.errors import UsageError
+
+    chosen: list[str] = []
+    for name in names:
+        if name == "all":
+            chosen.extend(RESULT_COLUMNS)
+        elif name not in RESULT_COLUMNS:
+            raise UsageError(f"unknown column '{name}'", hint=f"columns: {', '.join(RESULT_COLUMNS)}, all")
+        else:
+            chosen.append(name)
+    return list(dict.fromkeys(chosen))
 
 
 def variants_table(variants: Iterable[Any]) -> Table:

@@ -21,6 +21,7 @@ from devicelab.data import Dataset
 from devicelab.errors import DevicelabError, UsageError
 from devicelab.models import SourceModel, load_source
 from devicelab.paths import cache_dir, default_store
+from devicelab.store import Store
 from devicelab.study.targets import TargetSpec, parse_targets, runnable
 
 FRAMEWORKS = ("keras", "pytorch")
@@ -88,6 +89,8 @@ def run_study(config: StudyConfig, progress: api.ProgressFn | None = None) -> St
     from devicelab.study import document
 
     config = replace(config, cache=config.cache or cache_dir(), store=config.store or default_store())
+    api.check_measure_request(replace(config.options, samples=config.samples))
+    Store.check_writable(config.store)
     unknown = [f for f in config.frameworks if f not in FRAMEWORKS]
     if unknown:
         raise UsageError(f"unknown framework '{unknown[0]}'", hint=f"frameworks: {', '.join(FRAMEWORKS)}")

@@ -18,7 +18,7 @@ from devicelab import protocol
 from devicelab.errors import DevicelabError
 from devicelab.protocol import MemorySample, Result
 from devicelab.targets.base import Progress, RuntimeTable, Target
-from devicelab.targets.browsers import start_session
+from devicelab.targets.browsers import check_remote_url, start_session
 from devicelab.targets.sampling import PeakSampler
 from devicelab.targets.webserver import JobServer
 
@@ -44,7 +44,7 @@ class BrowserTarget(RuntimeTable, Target):
     kind = "browser"
 
     def __init__(self, browser: str = "chrome", *, headed: bool = False, remote: str | None = None) -> None:
-        self.browser, self.headed, self.remote = browser, headed, remote
+        self.browser, self.headed, self.remote = browser, headed, check_remote_url(remote) if remote else None
         self.driver: Any = None
         self.session: dict[str, Any] = {}
         self.server: JobServer | None = None
