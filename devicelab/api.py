@@ -299,7 +299,7 @@ def measure(model: str | Path, *, variants: list[str] | None = None, runtime: st
             if name == ORIGINAL and any(r.variant == ORIGINAL and r.target == target.name for r in results):
                 continue
             field_name = target.sweep_field
-            for setting in (backends or [getattr(options, field_name)]) if name != ORIGINAL else [None]:
+            for setting in _sweep_settings(target, name, runtime, backends, getattr(options, field_name), progress):
                 swept = replace(options, **{field_name: setting})
                 results.append(_measure_one(db, source, name, runtime, dataset, x, target, swept, calibration,
                                             cache, plan, ref_outputs, progress))
@@ -366,6 +366,33 @@ def check_target_fits(target: Target, variants: list[str], runtime: str | None, 
         if unknown:
             raise UsageError(f"{chosen} on {target.name} has no '{unknown[0]}' setting",
                              hint=f"use one of {', '.join(known)}")
+
+
+def _sweep_settings(target: Target, name: str, runtime: str | None, sweep: list[str] | None, default: str | None,
+                    progress: ProgressFn | None) -> list[str | None]:
+    """The settings of a sweep (--delegate / --backend) that this variant's runtime has on ``target``.
+
+    A sweep over several variants applies each setting only where the runtime has it (ONNX Runtime on Android
+    has no xnnpack delegate) and says which were skipped. When the runtime has none of them they are all kept,
+    so the job's error names what was asked for instead of the variant silently vanishing.
+    """
+    if name == ORIGINAL:
+        return [None]
+    if not sweep:
+        return [default]
+    try:
+        runtime_name = runtime or target.default_runtime(registry.get(name).format)
+        accepted = target.backends(runtime_name)
+    except DevicelabError:
+        return list(sweep)  # an unknown variant or runtime: _measure_one reports it
+    keep = [s for s in sweep if s in accepted]
+    skipped = [s for s in sweep if s not in accepted]
+    if not keep or not skipped:
+        return list(sweep)
+    if progress:
+        progress(f"{name} on {target.name}: {target.sweep_field} {', '.join(skipped)} skipped", 1, 1,
+                 f"{runtime_name} has {', '.join(accepted)}")
+    return list(keep)
 
 
 def _dataset_for(source: SourceModel, data: str | None, samples: int | None) -> Dataset:
