@@ -1,5 +1,8 @@
 import Foundation
 import XCTest
+#if canImport(DeviceLabCore)
+@testable import DeviceLabCore // the Swift package; the Xcode test bundle compiles Core in
+#endif
 
 /// A clock that advances `step` nanoseconds on every reading, so timings and time limits are deterministic.
 final class FakeClock: NanoClock {
@@ -75,7 +78,11 @@ final class FakeRuntime: ModelRuntime {
         runs += 1
         if failAt == .run && runs == failOnRun { throw FakeFailure() }
         let x = feed as! [Float]
-        return [x.reduce(0, +), x.first ?? 0]
+        // Typed: in a function returning Any, `x.first ?? 0` picks the method first(where:) and the result is no
+        // [Float] (found by the first real build, on Linux).
+        let first: Float = x.first ?? 0
+        let output: [Float] = [x.reduce(0, +), first]
+        return output
     }
 
     func finish(_ raw: Any) throws -> [TensorData] {
