@@ -19,7 +19,7 @@ PACKAGES="swiftlang libc6-dev"
 # Written last: a chroot without it is an interrupted earlier attempt and is made again from scratch.
 MARKER="$CHROOT/.devicelab-swift-ready"
 # Inside the chroot: the sources (read-only bind mount) and SwiftPM's build folder (kept for quick reruns).
-SRC_IN=/devicelab/ios_app
+SRC_IN=/devicelab/src
 BUILD_IN=/var/tmp/devicelab-ios-core-build
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -105,16 +105,25 @@ build_and_test() {
   unmount_all "$CHROOT/proc"; unmount_all "$src" # left by a run killed before its trap
   trap "unmount_all '$CHROOT/proc'; unmount_all '$src'" EXIT
   mount -t proc proc "$CHROOT/proc"
-  mount --bind "$HERE/ios_app" "$src"
+  mount --bind "$HERE" "$src"
   mount -o remount,bind,ro "$src"
   local t0=$SECONDS
-  in_chroot "$CHROOT" swift build --package-path "$SRC_IN" --scratch-path "$BUILD_IN" --build-tests -j "$(nproc)"
+  in_chroot "$CHROOT" swift build --package-path "$SRC_IN/ios_app" --scratch-path "$BUILD_IN" --build-tests \
+    -j "$(nproc)"
   log "built in $((SECONDS - t0)) s"
   t0=$SECONDS
   # XCTest's own summary ("Executed N tests, with 0 failures") is what CI reads; swift test exits non-zero on
   # any failure or crash.
-  in_chroot "$CHROOT" swift test --package-path "$SRC_IN" --scratch-path "$BUILD_IN" --skip-build --disable-swift-testing
+  in_chroot "$CHROOT" swift test --package-path "$SRC_IN/ios_app" --scratch-path "$BUILD_IN" --skip-build \
+    --disable-swift-testing
   log "tested in $((SECONDS - t0)) s"
+  # The TFLite adapter needs the CocoaPods pod, which only exists on a Mac: typecheck it (with the core) against
+  # the C API functions it calls, declared in scripts/swift_stubs, so a Swift mistake there shows up here too.
+  local stubs="$SRC_IN/scripts/swift_stubs" out="$BUILD_IN/tflite-typecheck"
+  in_chroot "$CHROOT" sh -c "mkdir -p $out && swiftc -emit-module -module-name TensorFlowLite -I $stubs \
+    -emit-module-path $out/TensorFlowLite.swiftmodule $stubs/TensorFlowLite.swift && swiftc -typecheck -I $stubs \
+    -I $out $SRC_IN/ios_app/DeviceLab/Core/*.swift $SRC_IN/ios_app/DeviceLab/Runtimes/TFLiteRuntime.swift"
+  log "TFLiteRuntime.swift typechecks against the TFLite C API"
 }
 
 # One run at a time per chroot (two clones on one machine share it).

@@ -262,3 +262,15 @@ def test_build_without_cocoapods_says_it_has_no_tflite(tmp_path, monkeypatch) ->
     assert [s[:3] for s in steps] == [["xcodegen", "generate"], ["xcodebuild", "-project", "DeviceLab.xcodeproj"]]
     assert "DEVELOPMENT_TEAM=ABCDE12345" in steps[1] and app.name == "DeviceLab.app" and "Debug-iphoneos" in str(app)
     assert note and "no TensorFlow Lite" in note and "runtime_unavailable" in note and "cocoapods" in note
+
+
+def test_the_tflite_app_runtime_times_only_set_input_invoke_and_read_output() -> None:
+    # The app's TFLite adapter cannot run here (the pod is Mac-only; `make ios-core` typechecks it). What its timed
+    # `run` calls is checked in its source: the C API's set-input, invoke and read-output, and nothing of the Swift
+    # Interpreter, whose copy(_:toInputAt:) returned a fresh copy of the input tensor on every timed run.
+    import re
+
+    source = (Path(ios.PROJECT) / "DeviceLab/Runtimes/TFLiteRuntime.swift").read_text()
+    body = re.search(r"\n    func run\(_ feed: Any\) throws -> Any \{\n(.*?)\n    \}\n", source, re.S).group(1)
+    calls = set(re.findall(r"\b(TfLite\w+|copy|input|output)\(", body))
+    assert calls == {"TfLiteTensorCopyFromBuffer", "TfLiteInterpreterInvoke", "TfLiteTensorCopyToBuffer"}, calls
