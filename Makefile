@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 # tests the Android app's measurement core (javac + JUnit 4) without the Android SDK.
 SYSTEM_PACKAGES := chromium chromium-driver default-jdk-headless junit4
 
-.PHONY: setup system-deps demo test lint bench clean android-shell
+.PHONY: setup system-deps demo test lint bench clean android-shell ios-core
 
 setup: $(VENV)/.installed web_runner/node_modules/.installed
 
@@ -50,7 +50,13 @@ demo: setup system-deps
 lint: setup
 	$(VENV)/bin/ruff check .
 
-test: setup system-deps tests/grid/node_modules/.installed lint android-shell
+# The iOS app's measurement core (ios_app/DeviceLab/Core) and its XCTests, built and run with Swift 6 in a Debian
+# trixie chroot cached outside the clone (DEVICELAB_SWIFT_CHROOT, default /var/cache/devicelab/swift-trixie;
+# ~2.6 GB, made once with debootstrap, as root). `scripts/ios_core.sh clean` removes it.
+ios-core:
+	bash scripts/ios_core.sh
+
+test: setup system-deps tests/grid/node_modules/.installed lint android-shell ios-core
 	$(PY) -m pytest -q
 
 bench: setup system-deps
@@ -58,6 +64,7 @@ bench: setup system-deps
 	$(PY) benchmarks/browser_wasm_overhead.py
 	$(PY) benchmarks/demo_phases.py
 	$(PY) benchmarks/batch_parallel.py
+	$(PY) benchmarks/any_model_overhead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache web_runner/node_modules tests/grid/node_modules

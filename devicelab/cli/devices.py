@@ -59,11 +59,14 @@ def ios_install(
     from devicelab.targets.ios import DEFAULT_APP, IOSTarget, build_app
 
     target = IOSTarget("" if device == "booted" else device)
+    note = None
     if app_path is None and (build or not DEFAULT_APP.exists() or not target.simulator):
         with console.status("building ios_app with xcodebuild..."):
-            app_path = build_app(simulator=target.simulator, team=team)
+            app_path, note = build_app(simulator=target.simulator, team=team)
     target.install(app_path or DEFAULT_APP)
     console.print(f"installed on {target.device.label}")
+    if note:  # e.g. built without CocoaPods, so without TensorFlow Lite
+        console.print(f"note: {note}", style="yellow", markup=False)
 
 
 def _device_table(platform: str, title: str, lister: Any, columns: tuple[str, ...], row: Any) -> None:
