@@ -177,7 +177,7 @@ class MeasureOptions:
 
 _DEFAULT_RUNTIME_VARIANT = {"keras": ORIGINAL, "tflite": "tflite-fp32", "onnxruntime": "onnx-fp32",
                             "coreml": "coreml-fp32", "tfjs": "tfjs-fp32", "tflite-web": "tflite-fp32",
-                            "ort-web": "onnx-fp32"}
+                            "litert-js": "tflite-fp32", "ort-web": "onnx-fp32"}
 
 
 def measure(model: str | Path, *, variants: list[str] | None = None, runtime: str | None = None,
@@ -346,6 +346,10 @@ def build_job(job_dir: Path, model_path: Path, fmt: str, variant: str, sha: str,
     else:
         _link_or_copy(model_path, entry)
         files = [entry.relative_to(job_dir).as_posix()]
+        manifest = model_path.parent / "manifest.json"
+        if fmt == "tflite" and manifest.is_file():  # int8 I/O quantization parameters, for runtimes that lack them
+            _link_or_copy(manifest, model_dir / manifest.name)
+            files.append(f"model/{manifest.name}")
     if fmt == "tfjs":  # a graph model's weight shards sit next to model.json
         for shard in model_path.parent.glob("*.bin"):
             _link_or_copy(shard, model_dir / shard.name)

@@ -159,12 +159,14 @@ def measure(
     browser: Annotated[str | None, typer.Option("--browser", help="Run in a browser instead: chrome, chromium, "
                                                 "edge, firefox, safari (where browser and driver exist).")] = None,
     backend: Annotated[list[str] | None, typer.Option("--backend", help="Browser backends to sweep: cpu, wasm, "
-                                                      "webgl, webgpu (tfjs); wasm (tflite-web, ort-web).")] = None,
+                                                      "webgl, webgpu (tfjs); wasm, webgpu (litert-js); wasm, "
+                                                      "webgpu, webnn (ort-web); wasm (tflite-web).")] = None,
     remote: Annotated[str | None, typer.Option("--remote", help="A WebDriver URL (Selenium Grid, cloud farm) "
                                                "instead of a local driver.")] = None,
     headed: Annotated[bool, typer.Option("--headed", help="Show the browser window.")] = False,
     runtime: Annotated[str | None, typer.Option("--runtime", help="Host: keras, tflite, onnxruntime, coreml. "
-                                                "Browser: tfjs, tflite-web, ort-web. Default: the variant's own.")]
+                                                "Browser: tfjs, litert-js, tflite-web, ort-web. Default: the variant's "
+                                                "own (litert-js for tflite-*).")]
     = None,
     data: Annotated[str | None, typer.Option("--data", help="Evaluation data: mnist-sample, a .npz, IDX file or "
                                              "image folder. Default: the model's own dataset when known.")] = None,

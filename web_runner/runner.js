@@ -257,7 +257,7 @@ async function inferencePhases(job, runtime, inputs, timings, memory) {
   setState('running', 'first_inference');
   const samples = inputs[0].shape[0];
   const feeds = [];
-  for (let i = 0; i < samples; i++) feeds.push(runtime.prepare(sampleOf(inputs, i)));
+  for (let i = 0; i < samples; i++) feeds.push(await runtime.prepare(sampleOf(inputs, i)));
   await yieldToEventLoop();
   let started = performance.now();
   const firstRaw = await runtime.run(feeds[0]);
@@ -407,6 +407,8 @@ async function pageExtra(job, ctx) {
     // tfjs starts its backend before the timed load; tflite-web and ort-web start theirs inside it.
     load_includes_runtime_init: job ? job.runtime.name !== 'tfjs' : null,
     samples: ctx.samples,
+    // What a runtime says about itself beyond runtime_used (LiteRT.js: where the outputs were, delegation).
+    runtime_details: runtime && typeof runtime.details === 'function' ? runtime.details() : null,
   };
 }
 

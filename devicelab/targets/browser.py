@@ -23,8 +23,10 @@ from devicelab.targets.sampling import PeakSampler
 from devicelab.targets.webserver import JobServer
 
 # Which web runtime runs which artifact format, and the backends each accepts (first = default).
+# The first runtime listed for a format is its default: LiteRT.js for TFLite (tflite-web is unmaintained).
 WEB_RUNTIMES: dict[str, tuple[str, tuple[str, ...]]] = {
     "tfjs": ("tfjs", ("wasm", "cpu", "webgl", "webgpu")),
+    "litert-js": ("tflite", ("wasm", "webgpu")),
     "tflite-web": ("tflite", ("wasm",)),
     "ort-web": ("onnx", ("wasm", "webgpu")),
 }

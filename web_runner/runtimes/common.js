@@ -48,3 +48,41 @@ export function toFloat32(data) {
   if (data instanceof BigInt64Array || data instanceof BigUint64Array) return Float32Array.from(data, Number);
   return Float32Array.from(data);
 }
+
+// --- int8/uint8 I/O: quantization parameters from the artifact's manifest.json ----------------------------
+
+/** Tensor names as converters write them ("serving_default_x:0") and as signatures give them ("x"). */
+export const bareName = (name) => name.replace(/^serving_default_/, '').replace(/:\d+$/, '');
+
+/** The job's manifest.json (listed in job.model.files, next to the model): {inputs, outputs} I/O specs. */
+export async function readManifest(job, modelUrl) {
+  const file = job.model.files.find((f) => f.endsWith('manifest.json'));
+  if (!file) return { inputs: [], outputs: [] };
+  const response = await fetch(new URL(file.split('/').pop(), modelUrl), { cache: 'no-store' });
+  if (!response.ok) throw new JobError('protocol', `${file}: HTTP ${response.status}`);
+  const manifest = await response.json();
+  return { inputs: manifest.inputs || [], outputs: manifest.outputs || [] };
+}
+
+/** {scale, zero_point} of tensor k of a manifest list: by name when it names it, else by position; or null. */
+export function quantizationOf(entries, name, k) {
+  const entry = entries.find((e) => bareName(e.name) === bareName(name)) || entries[k];
+  return entry && entry.quantization ? entry.quantization : null;
+}
+
+const INTEGER_RANGES = { int8: [-128, 127], uint8: [0, 255] };
+
+/** Float samples -> the quantized integers of an int8/uint8 input, as `Typed`; errors when no parameters. */
+export function quantize(data, quant, dtype, Typed, name) {
+  if (!quant) {
+    throw new JobError('unsupported_io', `input '${name}' is ${dtype} and the job gives floats, but the job ` +
+      'carries no quantization parameters for it (the artifact\'s manifest.json)',
+      'measure a variant made by devicelab convert, whose manifest holds them');
+  }
+  const [lo, hi] = INTEGER_RANGES[dtype];
+  return Typed.from(data, (v) => Math.min(hi, Math.max(lo, Math.round(v / quant.scale + quant.zero_point))));
+}
+
+export function dequantize(data, quant) {
+  return Float32Array.from(data, (q) => (Number(q) - quant.zero_point) * quant.scale);
+}

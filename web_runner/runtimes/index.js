@@ -7,6 +7,7 @@ import { JobError, errorText } from './common.js';
 
 const MODULES = {
   'tfjs': ['./tfjs.js', 'TfjsRuntime'],
+  'litert-js': ['./litert-js.js', 'LiteRtJsRuntime'],
   'tflite-web': ['./tflite-web.js', 'TfliteWebRuntime'],
   'ort-web': ['./ort-web.js', 'OrtWebRuntime'],
 };

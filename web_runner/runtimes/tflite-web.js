@@ -1,8 +1,13 @@
 /*
  * TFLite models through @tensorflow/tfjs-tflite (wasm, XNNPACK). Same shape as every runtime module
- * (see tfjs.js). Unmaintained upstream (0.0.1-alpha.10); litert-js is the default for TFLite variants.
+ * (see tfjs.js). Unmaintained upstream (0.0.1-alpha.10); litert-js is the default for TFLite variants. Kept for
+ * what LiteRT.js refuses: models with a dynamic (-1) batch dimension. It cannot load dynamic-range models
+ * (op versions too new for its 2023 TFLite). int8/uint8 I/O is fed the quantized integers (quantization
+ * parameters from the artifact's manifest.json, as litert-js does).
  */
-import { JobError, loadScripts, modulePath, requestedThreads, toFloat32 } from './common.js';
+import {
+  JobError, dequantize, loadScripts, modulePath, quantizationOf, quantize, readManifest, requestedThreads, toFloat32,
+} from './common.js';
 
 const SCRIPTS = {
   tf: modulePath('@tensorflow/tfjs/dist/tf.min.js'),
@@ -65,6 +70,7 @@ export class TfliteWebRuntime {
       throw new JobError('runtime_unavailable', 'this @tensorflow/tfjs-tflite build has no model runner to drive',
         `the web runner was written against tfjs-tflite ${VERSION}; run \`npm ci\` in web_runner/`);
     }
+    this.quantization = await readManifest(this.job, url);
     this.checkIo();
     this.outputNames = this.runner.getOutputs().map((o) => o.name);
   }
@@ -82,23 +88,10 @@ export class TfliteWebRuntime {
     }
   }
 
-  /**
-   * tfjs-tflite does not expose quantization parameters, so a float sample cannot be quantized for a model
-   * with integer I/O (nor its outputs dequantized): say so rather than feed it garbage.
-   */
   checkIo() {
-    const inputs = this.runner.getInputs().map((i) => i.dataType);
-    const outputs = this.runner.getOutputs().map((o) => o.dataType);
-    const integer = [...inputs, ...outputs].filter((t) => ['int8', 'uint8', 'int16'].includes(t));
-    const floatFed = this.job.inputs.every((spec) => spec.dtype.startsWith('float'));
-    if (integer.length && floatFed) {
-      throw new JobError('unsupported_io', `tflite-web cannot feed models with integer (${integer[0]}) inputs or ` +
-        'outputs: @tensorflow/tfjs-tflite does not expose the quantization parameters needed to quantize float ' +
-        `samples and dequantize outputs (model I/O: in [${inputs}], out [${outputs}])`,
-        'measure the tflite-dynamic-int8 variant (float I/O) in the browser, or this one on host or android');
-    }
-    if (inputs.length !== this.job.inputs.length) {
-      throw new JobError('model_run', `the model has ${inputs.length} inputs; the job gives ${this.job.inputs.length}`);
+    const inputs = this.runner.getInputs().length;
+    if (inputs !== this.job.inputs.length) {
+      throw new JobError('model_run', `the model has ${inputs} inputs; the job gives ${this.job.inputs.length}`);
     }
   }
 
@@ -113,7 +106,14 @@ export class TfliteWebRuntime {
           'the job was built for another model');
       }
     });
-    return sample.map((t) => t.data);
+    // tfjs-tflite exposes no quantization parameters: int8/uint8 inputs get the integers quantized with the
+    // manifest's, written straight into the interpreter's input buffer (an Int8Array / Uint8Array view).
+    return this.runner.getInputs().map((info, i) => {
+      const t = sample[i];
+      const Typed = { int8: Int8Array, uint8: Uint8Array }[info.dataType];
+      if (!Typed || !t.dtype.startsWith('float')) return t.data;
+      return quantize(t.data, quantizationOf(this.quantization.inputs, info.name, i), info.dataType, Typed, info.name);
+    });
   }
 
   run(feed) {
@@ -131,8 +131,13 @@ export class TfliteWebRuntime {
   }
 
   finish(raw) {
-    return raw.map((o, k) => ({ name: this.outputNames[k] || `output_${k}`, shape: o.shape,
-      data: toFloat32(o.data) }));
+    const outputs = this.runner.getOutputs();
+    return raw.map((o, k) => {
+      const quant = ['int8', 'uint8'].includes(outputs[k].dataType)
+        ? quantizationOf(this.quantization.outputs, outputs[k].name, k) : null;
+      return { name: this.outputNames[k] || `output_${k}`, shape: o.shape,
+        data: quant ? dequantize(o.data, quant) : toFloat32(o.data) };
+    });
   }
 
   dispose() {
