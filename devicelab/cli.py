@@ -164,6 +164,8 @@ def measure(
     remote: Annotated[str | None, typer.Option("--remote", help="A WebDriver URL (Selenium Grid, cloud farm) "
                                                "instead of a local driver.")] = None,
     headed: Annotated[bool, typer.Option("--headed", help="Show the browser window.")] = False,
+    profile: Annotated[bool, typer.Option("--profile", help="Browser: per-node times (ort-web, tfjs) from extra "
+                                          "untimed runs, kept in the result's extra.profile.")] = False,
     runtime: Annotated[str | None, typer.Option("--runtime", help="Host: keras, tflite, onnxruntime, coreml. "
                                                 "Browser: tfjs, litert-js, tflite-web, ort-web. Default: the variant's "
                                                 "own (litert-js for tflite-*).")]
@@ -202,9 +204,10 @@ def measure(
     if browser:
         from devicelab.targets.browser import BrowserTarget
 
-        chosen = BrowserTarget(browser, headed=headed, remote=remote)
-    elif remote or backend:
-        raise DevicelabError("--remote and --backend need --browser", "for example --browser chrome --backend wasm")
+        chosen = BrowserTarget(browser, headed=headed, remote=remote, profile=profile)
+    elif remote or backend or profile:
+        raise DevicelabError("--remote, --backend and --profile need --browser",
+                             "for example --browser chrome --backend wasm")
     else:
         chosen = HostTarget()
     options = api.MeasureOptions(samples=samples, accuracy=not no_accuracy, performance=not no_performance,

@@ -214,7 +214,7 @@ async function measure(job, jobBase, ctx) {
   ctx.samples = samples;
 
   setState('loading', 'runtime');
-  const runtime = await createRuntime(job);
+  const runtime = await createRuntime(job, ctx.page);
   ctx.runtime = runtime;
   const started = performance.now();
   await runtime.init();
@@ -228,7 +228,7 @@ async function measure(job, jobBase, ctx) {
 
   let outputs;
   try {
-    outputs = await inferencePhases(job, runtime, inputs, timings, ctx.memory);
+    outputs = await inferencePhases(job, runtime, inputs, timings, ctx);
   } catch (err) {
     if (err instanceof JobError) throw err;
     throw new JobError('model_run', `${job.runtime.name} failed during ${status.phase}: ${errorText(err)}`,
@@ -253,7 +253,8 @@ async function loadModel(job, jobBase, runtime) {
 }
 
 /** First inference, accuracy mode, performance mode; fills `timings`, returns the stacked outputs. */
-async function inferencePhases(job, runtime, inputs, timings, memory) {
+async function inferencePhases(job, runtime, inputs, timings, ctx) {
+  const memory = ctx.memory;
   setState('running', 'first_inference');
   const samples = inputs[0].shape[0];
   const feeds = [];
@@ -284,9 +285,23 @@ async function inferencePhases(job, runtime, inputs, timings, memory) {
   }
 
   memory.addPeaks(await inferencePeakBytes(runtime, feeds[0]));
+  if (ctx.page.profile) ctx.profile = await profileNodes(job, runtime, feeds);
   runtime.dispose(feeds); // first, so tf_bytes after_run is the model plus anything leaked
   memory.snapshot('after_run', runtime);
   return outputs;
+}
+
+/** Per-node times when the page is asked to (?profile=1), after every timed phase; never fails the job. */
+async function profileNodes(job, runtime, feeds) {
+  setProgress('profile', 0, 1);
+  if (typeof runtime.profile !== 'function') {
+    return { available: false, reason: `${job.runtime.name} has no per-node profiling in the page` };
+  }
+  try {
+    return { available: true, ...(await runtime.profile(feeds)) };
+  } catch (err) {
+    return { available: false, reason: `${job.runtime.name} profiling failed: ${errorText(err)}` };
+  }
 }
 
 /** The runtime's own peak for one extra, untimed inference (tfjs only), or null. */
@@ -409,6 +424,7 @@ async function pageExtra(job, ctx) {
     samples: ctx.samples,
     // What a runtime says about itself beyond runtime_used (LiteRT.js: where the outputs were, delegation).
     runtime_details: runtime && typeof runtime.details === 'function' ? runtime.details() : null,
+    ...(ctx.profile ? { profile: ctx.profile } : {}),
   };
 }
 
@@ -478,8 +494,10 @@ async function main() {
   }
   const jobBase = new URL(params.get('job'), location.href);
   const resultBase = new URL(params.get('result'), location.href);
+  // The page's own options (not the job's): profile=1 adds per-node times; ort_bundle is for one test only.
+  const page = { profile: params.get('profile') === '1', ort_bundle: params.get('ort_bundle') || undefined };
   const ctx = { device: baseDevice(), memory: new MemoryLog(), runtime: null, runtimeInitMs: null,
-    samples: null, timerResolutionMs: null };
+    samples: null, timerResolutionMs: null, page, profile: null };
   let job = null;
 
   const fail = async (err) => {

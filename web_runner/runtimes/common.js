@@ -86,3 +86,49 @@ export function quantize(data, quant, dtype, Typed, name) {
 export function dequantize(data, quant) {
   return Float32Array.from(data, (q) => (Number(q) - quant.zero_point) * quant.scale);
 }
+
+// --- dtypes: every input keeps its own (issue 11); converted only where a runtime's model wants another ----
+
+function floatToHalf(value) {
+  const f32 = new Float32Array([value]);
+  const bits = new Uint32Array(f32.buffer)[0];
+  const sign = (bits >>> 16) & 0x8000;
+  const exponent = ((bits >>> 23) & 0xff) - 127 + 15;
+  const mantissa = bits & 0x7fffff;
+  if (Number.isNaN(value)) return 0x7e00;
+  if (exponent >= 31) return sign | 0x7c00; // overflow -> infinity
+  if (exponent <= 0) {
+    if (exponent < -10) return sign;
+    const m = (mantissa | 0x800000) >> (1 - exponent);
+    return sign | ((m + 0x1000) >> 13);
+  }
+  return (sign | (exponent << 10) | (mantissa >> 13)) + ((mantissa >> 12) & 1); // round half up
+}
+
+/** `data` (any typed array) as the typed array of `dtype`; float16 as raw bits (Uint16Array). */
+export function castTo(data, dtype) {
+  switch (dtype) {
+    case 'float32': return data instanceof Float32Array ? data : Float32Array.from(data, Number);
+    case 'float16': return Uint16Array.from(data, (v) => floatToHalf(Number(v)));
+    case 'int32': return data instanceof Int32Array ? data : Int32Array.from(data, Number);
+    case 'int64': return data instanceof BigInt64Array ? data
+      : BigInt64Array.from(data, (v) => BigInt(Math.trunc(Number(v))));
+    case 'int8': return data instanceof Int8Array ? data : Int8Array.from(data, Number);
+    case 'uint8': case 'bool': return data instanceof Uint8Array ? data : Uint8Array.from(data, Number);
+    default: throw new JobError('unsupported_io', `the web runner cannot feed a ${dtype} input`);
+  }
+}
+
+/**
+ * Which job input feeds each model input: by name when every model input's name is among the job's
+ * (converters decorate names: "serving_default_x:0" is x), else in order. Counts must match.
+ */
+export function feedOrder(modelNames, job, runtimeName) {
+  const jobNames = job.inputs.map((spec) => bareName(spec.name));
+  if (jobNames.length !== modelNames.length) {
+    throw new JobError('model_run', `the model has ${modelNames.length} inputs (${modelNames.join(', ')}); ` +
+      `the job gives ${jobNames.length} (${jobNames.join(', ')})`, `${runtimeName} needs one array per model input`);
+  }
+  const byName = modelNames.map((name) => jobNames.indexOf(bareName(name)));
+  return byName.every((j) => j >= 0) ? byName : modelNames.map((_, i) => i);
+}

@@ -12,7 +12,8 @@ const MODULES = {
   'ort-web': ['./ort-web.js', 'OrtWebRuntime'],
 };
 
-export async function createRuntime(job) {
+/** The runtime of the job; `page` holds the page's own options (from its URL: profile, ort_bundle). */
+export async function createRuntime(job, page = {}) {
   const entry = MODULES[job.runtime.name];
   if (!entry) {
     throw new JobError('unknown_runtime', `the web runner has no runtime '${job.runtime.name}'`,
@@ -25,5 +26,5 @@ export async function createRuntime(job) {
     throw new JobError('runtime_unavailable', `could not load the ${job.runtime.name} module: ${errorText(err)}`,
       'run `npm ci` in web_runner/ (make setup)');
   }
-  return new module[entry[1]](job);
+  return new module[entry[1]](job, page);
 }

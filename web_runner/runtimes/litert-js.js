@@ -13,8 +13,8 @@
  * isFullyAccelerated() say so truthfully.
  */
 import {
-  JobError, bareName, dequantize, errorText, modulePath, product, quantizationOf, quantize, readManifest,
-  requestedThreads, toFloat32,
+  JobError, castTo, dequantize, errorText, feedOrder, modulePath, product, quantizationOf, quantize,
+  readManifest, requestedThreads, toFloat32,
 } from './common.js';
 
 const WASM_DIR = modulePath('@litertjs/core/wasm/');
@@ -143,7 +143,7 @@ export class LiteRtJsRuntime {
       requirements.delete();
       return types;
     });
-    this.order = this.feedOrder();
+    this.order = feedOrder(this.inputs.map((i) => i.name), this.job, 'litert-js');
   }
 
   tensorInfo(name, tensorType) {
@@ -164,17 +164,6 @@ export class LiteRtJsRuntime {
     return quantizationOf(this.quantization[kind], this[kind][k].name, k);
   }
 
-  /** Which job input feeds each model input: by name when all names match, else in order. */
-  feedOrder() {
-    const jobNames = this.job.inputs.map((spec) => bareName(spec.name));
-    if (jobNames.length !== this.inputs.length) {
-      throw new JobError('model_run', `the model has ${this.inputs.length} inputs ` +
-        `(${this.inputs.map((i) => i.name)}); the job gives ${jobNames.length}`);
-    }
-    const byName = this.inputs.map((info) => jobNames.indexOf(bareName(info.name)));
-    return byName.every((j) => j >= 0) ? byName : this.inputs.map((_, i) => i);
-  }
-
   /** The sample converted to the model input's element type (quantized for int8/uint8 I/O), as bytes. */
   inputBytes(info, t, i) {
     if (product(t.shape) !== product(info.shape)) {
@@ -185,8 +174,7 @@ export class LiteRtJsRuntime {
     if (['int8', 'uint8'].includes(info.dtype) && t.dtype.startsWith('float')) {
       data = quantize(data, this.quantOf('inputs', i), info.dtype, info.Typed, info.name);
     } else if (!(data instanceof info.Typed)) {
-      data = info.Typed === BigInt64Array ? BigInt64Array.from(data, (v) => BigInt(Math.round(Number(v))))
-        : info.Typed.from(data, Number);
+      data = castTo(data, info.dtype); // int64 ids for an int32 input, floats for a float16 one...
     }
     return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   }

@@ -9,7 +9,8 @@
  *   run(feed)   timed; returns raw outputs
  *   release(raw), finish(raw) -> [{name, shape, data: Float32Array}] untimed; dispose(feeds) at the end
  *   version(), used() (what really ran), threadsUsed()
- * Optional: memoryBytes(), profilePeakBytes(feed), profile(feed) -> {method, nodes: [...]}.
+ * Optional: memoryBytes(), profilePeakBytes(feed), profile(feeds) -> {method, runs, nodes: [{node, op_type,
+ *   provider, calls, total_us, mean_us}]} (per-node times, untimed, only when the page is asked to profile).
  */
 import { JobError, errorText, loadScripts, modulePath, requestedThreads, toFloat32 } from './common.js';
 
@@ -137,5 +138,23 @@ export class TfjsRuntime {
     });
     tf.dispose(info.result);
     return info.peakBytes;
+  }
+
+  /** Per-kernel times of one extra, untimed inference (tf.profile; webgl/webgpu through timer queries). */
+  async profile(feeds) {
+    const info = await tf.profile(async () => (await this.run(feeds[0])).tensors);
+    tf.dispose(info.result);
+    const rows = new Map();
+    for (const k of info.kernels) {
+      const row = rows.get(k.name) || { node: k.name, op_type: k.name, provider: tf.getBackend(), calls: 0,
+        total_us: 0 };
+      row.calls += 1;
+      row.total_us += (Number(k.kernelTimeMs) || 0) * 1000;
+      rows.set(k.name, row);
+    }
+    const nodes = [...rows.values()].map((r) => ({ ...r, mean_us: r.total_us / r.calls }))
+      .sort((a, b) => b.total_us - a.total_us);
+    return { method: `tf.profile() of one untimed inference (${this.used()}); kernels grouped by name`, runs: 1,
+      nodes };
   }
 }
