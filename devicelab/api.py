@@ -251,7 +251,7 @@ class MeasureOptions:
 
 _DEFAULT_RUNTIME_VARIANT = {"keras": ORIGINAL, "tflite": "tflite-fp32", "onnxruntime": "onnx-fp32",
                             "coreml": "coreml-fp32", "tfjs": "tfjs-fp32", "tflite-web": "tflite-fp32",
-                            "ort-web": "onnx-fp32"}
+                            "litert-js": "tflite-fp32", "ort-web": "onnx-fp32"}
 
 
 def measure(model: str | Path, *, variants: list[str] | None = None, runtime: str | None = None,
@@ -330,7 +330,7 @@ def check_measure_request(options: MeasureOptions, runtime: str | None = None) -
 
 
 def choose_target(name: str = "host", *, browser: str | None = None, remote: str | None = None,
-                  headed: bool = False, backends: list[str] | None = None) -> Target:
+                  headed: bool = False, backends: list[str] | None = None, profile: bool = False) -> Target:
     """The target `measure` runs on: this PC, or a browser (local or behind a WebDriver URL)."""
     if name != "host":
         raise UsageError(f"unknown target '{name}'",
@@ -341,9 +341,10 @@ def choose_target(name: str = "host", *, browser: str | None = None, remote: str
         from devicelab.targets.browsers import kind
 
         kind(browser)  # an unknown browser is a usage error before any work
-        return BrowserTarget(browser, headed=headed, remote=remote)
-    if remote or backends:
-        raise UsageError("--remote and --backend need --browser", hint="for example --browser chrome --backend wasm")
+        return BrowserTarget(browser, headed=headed, remote=remote, profile=profile)
+    if remote or backends or profile:
+        raise UsageError("--remote, --backend and --profile need --browser",
+                         hint="for example --browser chrome --backend wasm")
     return HostTarget()
 
 
@@ -531,6 +532,10 @@ def build_job(job_dir: Path, model_path: Path, fmt: str, variant: str, sha: str,
     else:
         _link_or_copy(model_path, entry)
         files = [entry.relative_to(job_dir).as_posix()]
+        manifest = model_path.parent / "manifest.json"
+        if fmt == "tflite" and manifest.is_file():  # int8 I/O quantization parameters, for runtimes that lack them
+            _link_or_copy(manifest, model_dir / manifest.name)
+            files.append(f"model/{manifest.name}")
     if fmt == "tfjs":  # a graph model's weight shards sit next to model.json
         for shard in model_path.parent.glob("*.bin"):
             _link_or_copy(shard, model_dir / shard.name)

@@ -32,12 +32,16 @@ def measure(
     browser: Annotated[str | None, typer.Option("--browser", help="Run in a browser instead: chrome, chromium, "
                                                 "edge, firefox, safari (where browser and driver exist).")] = None,
     backend: Annotated[list[str] | None, typer.Option("--backend", help="Browser backends to sweep: cpu, wasm, "
-                                                      "webgl, webgpu (tfjs); wasm (tflite-web, ort-web).")] = None,
+                                                      "webgl, webgpu (tfjs); wasm, webgpu (litert-js); wasm, "
+                                                      "webgpu, webnn (ort-web); wasm (tflite-web).")] = None,
     remote: Annotated[str | None, typer.Option("--remote", help="A WebDriver URL (Selenium Grid, cloud farm) "
                                                "instead of a local driver.")] = None,
     headed: Annotated[bool, typer.Option("--headed", help="Show the browser window.")] = False,
+    profile: Annotated[bool, typer.Option("--profile", help="Browser: per-node times (ort-web, tfjs) from extra "
+                                          "untimed runs, kept in the result's extra.profile.")] = False,
     runtime: Annotated[str | None, typer.Option("--runtime", help="Host: keras, tflite, onnxruntime, coreml. "
-                                                "Browser: tfjs, tflite-web, ort-web. Default: the variant's own.")]
+                                                "Browser: tfjs, litert-js, tflite-web, ort-web. Default: the variant's "
+                                                "own (litert-js for tflite-*).")]
     = None,
     data: Annotated[str | None, typer.Option("--data", help="Evaluation data: mnist-sample, a .npz, IDX file or "
                                              "image folder. Default: the model's own dataset when known.")] = None,
@@ -68,7 +72,8 @@ def measure(
                                  warmup_runs=warmup, runs=runs, min_seconds=min_seconds, max_seconds=max_seconds,
                                  threads=threads, delegate=delegate, timeout_seconds=timeout)
     api.check_measure_request(options, runtime)
-    chosen = api.choose_target(target, browser=browser, remote=remote, headed=headed, backends=backend)
+    chosen = api.choose_target(target, browser=browser, remote=remote, headed=headed, backends=backend,
+                               profile=profile)
     _run_measure(model, variant, runtime, data, chosen, options, calibration, store, cache_dir, backend, task)
 
 

@@ -13,6 +13,7 @@ import shutil
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from devicelab import protocol
 from devicelab.errors import DevicelabError
@@ -23,10 +24,12 @@ from devicelab.targets.sampling import PeakSampler
 from devicelab.targets.webserver import JobServer
 
 # Which web runtime runs which artifact format, and the backends each accepts (first = default).
+# The first runtime listed for a format is its default: LiteRT.js for TFLite (tflite-web is unmaintained).
 WEB_RUNTIMES: dict[str, tuple[str, tuple[str, ...]]] = {
     "tfjs": ("tfjs", ("wasm", "cpu", "webgl", "webgpu")),
+    "litert-js": ("tflite", ("wasm", "webgpu")),
     "tflite-web": ("tflite", ("wasm",)),
-    "ort-web": ("onnx", ("wasm", "webgpu")),
+    "ort-web": ("onnx", ("wasm", "webgpu", "webnn")),
 }
 _POLL_S = 0.2
 _PAGE_STATE = "return window.devicelab ? JSON.parse(JSON.stringify(window.devicelab)) : null;"
@@ -43,8 +46,13 @@ class BrowserTarget(RuntimeTable, Target):
     where = "browsers"
     kind = "browser"
 
-    def __init__(self, browser: str = "chrome", *, headed: bool = False, remote: str | None = None) -> None:
-        self.browser, self.headed, self.remote = browser, headed, check_remote_url(remote) if remote else None
+    def __init__(self, browser: str = "chrome", *, headed: bool = False, remote: str | None = None,
+                 profile: bool = False, page_options: dict[str, str] | None = None) -> None:
+        """``profile`` adds per-node times (ort-web, tfjs) to each result's ``extra.profile``, from untimed
+        runs after the timed ones; ``page_options`` are extra page URL parameters (tests only)."""
+        self.browser, self.headed = browser, headed
+        self.remote = check_remote_url(remote) if remote else None
+        self.page_options = {**(page_options or {}), **({"profile": "1"} if profile else {})}
         self.driver: Any = None
         self.session: dict[str, Any] = {}
         self.server: JobServer | None = None
@@ -71,6 +79,8 @@ class BrowserTarget(RuntimeTable, Target):
         self._ensure_session()
         assert self.server is not None
         url = self.server.add_job(job.id, job_dir, result_dir)
+        if self.page_options:
+            url += "&" + urlencode(self.page_options)
         sampler = _RendererSampler(self.driver) if not self.remote else None
         try:
             self._fresh_tab()

@@ -19,10 +19,10 @@ from urllib.parse import unquote, urlsplit
 LOOPBACK = "127.0.0.1"
 MAX_UPLOAD = 1 << 30  # a result larger than 1 GiB is a bug, not a result
 _RESULT_FILES = re.compile(r"^(result\.json|DONE|outputs/output_\d{1,4}\.bin)$")
-# The runner page may load its own top-level files and the dist (and tfjs-tflite's wasm) folders of its
-# runtimes, nothing else.
-_RUNNER_FILES = re.compile(
-    r"^([\w.-]+\.(html|js|css)|node_modules/(@tensorflow/[\w.-]+|onnxruntime-web)/(dist|wasm)/[\w./-]+)$")
+# The runner page may load its own top-level files, its runtime modules (runtimes/*.js) and the dist (and
+# tfjs-tflite's wasm) folders of its runtimes, nothing else.
+_RUNNER_FILES = re.compile(r"^((runtimes/)?[\w.-]+\.(html|js|css)"
+                           r"|node_modules/(@tensorflow/[\w.-]+|@litertjs/[\w.-]+|onnxruntime-web)/(dist|wasm)/[\w./-]+)$")
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": "text/javascript",
           ".css": "text/css", ".json": "application/json", ".wasm": "application/wasm"}
 

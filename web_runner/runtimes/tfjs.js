@@ -1,0 +1,160 @@
+/*
+ * TF.js graph models on the cpu, wasm, webgl or webgpu backend.
+ *
+ * Every runtime module exports one class of the same shape (the twin of devicelab/runtimes/base.py):
+ *   static runtimeName, static backends (first = default)
+ *   init()      start the runtime, outside the timed load (like importing the library in Python)
+ *   load(url)   timed
+ *   prepare(sample) per sample, untimed: [{name, dtype, shape, data}] -> what run() eats
+ *   run(feed)   timed; returns raw outputs
+ *   release(raw), finish(raw) -> [{name, shape, data: Float32Array}] untimed; dispose(feeds) at the end
+ *   version(), used() (what really ran), threadsUsed()
+ * Optional: memoryBytes(), profilePeakBytes(feed), profile(feeds) -> {method, runs, nodes: [{node, op_type,
+ *   provider, calls, total_us, mean_us}]} (per-node times, untimed, only when the page is asked to profile).
+ */
+import { JobError, errorText, loadScripts, modulePath, requestedThreads, toFloat32 } from './common.js';
+
+const SCRIPTS = {
+  tf: modulePath('@tensorflow/tfjs/dist/tf.min.js'),
+  wasm: modulePath('@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.min.js'),
+  webgpu: modulePath('@tensorflow/tfjs-backend-webgpu/dist/tf-backend-webgpu.min.js'),
+};
+const WASM_DIR = modulePath('@tensorflow/tfjs-backend-wasm/dist/');
+
+export class TfjsRuntime {
+  static runtimeName = 'tfjs';
+  static backends = ['wasm', 'cpu', 'webgl', 'webgpu'];
+
+  constructor(job) {
+    this.job = job;
+    this.backend = job.runtime.backend || TfjsRuntime.backends[0];
+    this.async = false; // switched on when the graph has control flow (execute() refuses it)
+  }
+
+  async init() {
+    if (!TfjsRuntime.backends.includes(this.backend)) {
+      throw new JobError('backend_unavailable', `tfjs has no '${this.backend}' backend`,
+        `use one of ${TfjsRuntime.backends.join(', ')}`);
+    }
+    const scripts = [SCRIPTS.tf];
+    if (this.backend === 'wasm') scripts.push(SCRIPTS.wasm);
+    if (this.backend === 'webgpu') scripts.push(SCRIPTS.webgpu);
+    await loadScripts(scripts);
+    if (this.backend === 'wasm') {
+      tf.wasm.setWasmPaths(WASM_DIR);
+      // Threads need SharedArrayBuffer, i.e. a cross-origin isolated page; without it tfjs loads the
+      // single-threaded binary whatever is asked. tfjs also caps the count at hardwareConcurrency / 2 (max 8),
+      // so threadsUsed() reads back what it really took.
+      if (typeof tf.wasm.setThreadsCount === 'function') tf.wasm.setThreadsCount(requestedThreads(this.job));
+    }
+    if (this.backend === 'webgpu' && !navigator.gpu) {
+      throw new JobError('backend_unavailable', 'tfjs backend \'webgpu\': this browser has no navigator.gpu',
+        'Chromium on Linux needs --enable-unsafe-webgpu (and a secure context: http://127.0.0.1 is one)');
+    }
+    let ok = false;
+    try {
+      ok = await tf.setBackend(this.backend);
+      await tf.ready();
+    } catch (err) {
+      throw new JobError('backend_unavailable', `tfjs backend '${this.backend}' failed to start: ${errorText(err)}`,
+        'try another backend (cpu, wasm, webgl, webgpu)');
+    }
+    if (!ok || tf.getBackend() !== this.backend) {
+      throw new JobError('backend_unavailable', `tfjs backend '${this.backend}' is not available in this browser` +
+        ` (got ${tf.getBackend() || 'none'})`, this.backend === 'webgpu'
+        ? 'no WebGPU adapter: Chromium on Linux needs --enable-unsafe-webgpu' : 'try the wasm or cpu backend');
+    }
+  }
+
+  version() {
+    return `tfjs ${tf.version.tfjs}`;
+  }
+
+  used() {
+    return `tfjs-${tf.getBackend()}`; // what really ran, not what was asked
+  }
+
+  threadsUsed() {
+    if (tf.getBackend() !== 'wasm') return null;
+    return typeof tf.wasm.getThreadsCount === 'function' ? tf.wasm.getThreadsCount() : 1;
+  }
+
+  async load(url) {
+    this.model = await tf.loadGraphModel(url);
+    this.outputNames = this.model.outputNodes || [];
+  }
+
+  prepare(sample) {
+    // tfjs has no int8/uint8/int64 tensors: those arrive as int32.
+    return sample.map((t) => tf.tensor(t.data, t.shape, ['float32', 'bool'].includes(t.dtype) ? t.dtype : 'int32'));
+  }
+
+  async run(feed) {
+    const input = feed.length === 1 ? feed[0] : feed;
+    let out;
+    if (this.async) {
+      out = await this.model.executeAsync(input);
+    } else {
+      try {
+        out = this.model.execute(input);
+      } catch (err) {
+        // Raised before any kernel runs, so the retry costs nothing measurable.
+        if (!/executeAsync/.test(errorText(err))) throw err;
+        this.async = true;
+        out = await this.model.executeAsync(input);
+      }
+    }
+    const tensors = Array.isArray(out) ? out : [out];
+    // Reading the data back is part of an inference: on webgl/webgpu it waits for the GPU to finish.
+    const data = [];
+    for (const t of tensors) data.push(await t.data());
+    return { tensors, data };
+  }
+
+  release(raw) {
+    tf.dispose(raw.tensors);
+  }
+
+  finish(raw) {
+    const outputs = raw.tensors.map((t, k) => ({ name: this.outputNames[k] || `output_${k}`, shape: t.shape,
+      data: toFloat32(raw.data[k]) }));
+    this.release(raw);
+    return outputs;
+  }
+
+  dispose(feeds) {
+    for (const feed of feeds) tf.dispose(feed);
+  }
+
+  memoryBytes() {
+    return tf.memory().numBytes;
+  }
+
+  /** tf.profile() of one extra, untimed inference: the peak tensor bytes while it ran. */
+  async profilePeakBytes(feed) {
+    const info = await tf.profile(async () => {
+      const raw = await this.run(feed);
+      return raw.tensors;
+    });
+    tf.dispose(info.result);
+    return info.peakBytes;
+  }
+
+  /** Per-kernel times of one extra, untimed inference (tf.profile; webgl/webgpu through timer queries). */
+  async profile(feeds) {
+    const info = await tf.profile(async () => (await this.run(feeds[0])).tensors);
+    tf.dispose(info.result);
+    const rows = new Map();
+    for (const k of info.kernels) {
+      const row = rows.get(k.name) || { node: k.name, op_type: k.name, provider: tf.getBackend(), calls: 0,
+        total_us: 0 };
+      row.calls += 1;
+      row.total_us += (Number(k.kernelTimeMs) || 0) * 1000;
+      rows.set(k.name, row);
+    }
+    const nodes = [...rows.values()].map((r) => ({ ...r, mean_us: r.total_us / r.calls }))
+      .sort((a, b) => b.total_us - a.total_us);
+    return { method: `tf.profile() of one untimed inference (${this.used()}); kernels grouped by name`, runs: 1,
+      nodes };
+  }
+}
