@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from devicelab.errors import RuntimeUnavailableError
 from devicelab.protocol import RuntimeSpec
 
 
@@ -51,6 +52,11 @@ class Runtime(ABC):
 
     def output_names(self) -> list[str]:
         return []
+
+    def profile(self, feeds: list[Any]) -> dict[str, Any]:
+        """Per-operator times from a short extra run over ``feeds``: {"method", "runs", "operators": [...]}."""
+        raise RuntimeUnavailableError(f"the {self.name} runtime gives no per-operator times here",
+                                      hint="drop the profile option for this runtime")
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: Any) -> np.ndarray:
