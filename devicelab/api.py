@@ -172,12 +172,13 @@ class MeasureOptions:
     delegate: str | None = None  # host TFLite: xnnpack | cpu
     backend: str | None = None  # browser runtimes: cpu | wasm | webgl | webgpu
     compute_units: str | None = None  # Core ML on iOS: all | cpu | cpu-gpu | cpu-ane
+    profile: bool = False  # per-operator times (runtimes that have them: executorch), in result.extra
     timeout_seconds: float = 600.0
 
 
 _DEFAULT_RUNTIME_VARIANT = {"keras": ORIGINAL, "tflite": "tflite-fp32", "onnxruntime": "onnx-fp32",
                             "coreml": "coreml-fp32", "tfjs": "tfjs-fp32", "tflite-web": "tflite-fp32",
-                            "ort-web": "onnx-fp32"}
+                            "ort-web": "onnx-fp32", "executorch": "executorch-fp32", "torch": ORIGINAL}
 
 
 def measure(model: str | Path, *, variants: list[str] | None = None, runtime: str | None = None,
@@ -356,7 +357,7 @@ def build_job(job_dir: Path, model_path: Path, fmt: str, variant: str, sha: str,
         model=ModelRef(format=fmt, variant=variant, files=files, sha256=sha),
         inputs=[spec],
         runtime=RuntimeSpec(name=runtime, threads=options.threads, delegate=options.delegate,
-                            backend=options.backend, compute_units=options.compute_units),
+                            backend=options.backend, compute_units=options.compute_units, profile=options.profile),
         accuracy=options.accuracy,
         performance=Performance(enabled=options.performance, warmup_runs=options.warmup_runs, runs=options.runs,
                                 min_seconds=options.min_seconds, max_seconds=options.max_seconds),

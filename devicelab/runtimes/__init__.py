@@ -8,10 +8,11 @@ from devicelab.runtimes.coreml import CoreMLRuntime
 from devicelab.runtimes.executorch import ExecuTorchRuntime
 from devicelab.runtimes.keras import KerasRuntime
 from devicelab.runtimes.onnxruntime import OnnxRuntime
+from devicelab.runtimes.pytorch import TorchRuntime
 from devicelab.runtimes.tflite import TFLiteRuntime
 
 RUNTIMES: dict[str, type[Runtime]] = {r.name: r for r in (KerasRuntime, TFLiteRuntime, OnnxRuntime, CoreMLRuntime,
-                                                            ExecuTorchRuntime)}
+                                                            ExecuTorchRuntime, TorchRuntime)}
 
 
 def get(name: str) -> type[Runtime]:
