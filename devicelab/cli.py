@@ -107,17 +107,22 @@ def _cache(path: Path | None) -> Path | None:
 @app.command()
 def variants() -> None:
     """List every variant devicelab can make, with a one-line description."""
-    from devicelab.convert.variants import VARIANTS
+    from rich.markup import escape
+
+    from devicelab.convert.variants import NOT_OFFERED, VARIANTS
     from devicelab.report.terminal import variants_table
 
     console.print(variants_table(VARIANTS.values()))
+    for path, reason in NOT_OFFERED.items():
+        console.print(f"not offered: {escape(path)}: {escape(reason)}")
 
 
 @app.command()
 def convert(
-    model: Annotated[str, typer.Argument(help="A .keras/.h5 file, a SavedModel folder, an .onnx file or a zoo name "
-                                              "(lenet1, lenet5, resnet20).")],
-    to: Annotated[list[str] | None, typer.Option("--to", help="Formats: tflite,coreml,tfjs,onnx (default: all).")]
+    model: Annotated[str, typer.Argument(help="A .keras/.h5 file, a SavedModel folder, an .onnx file, a torch.export "
+                                              ".pt2 or a zoo name (lenet1, lenet5, resnet20).")],
+    to: Annotated[list[str] | None, typer.Option("--to", help="Formats: tflite,coreml,tfjs,onnx,executorch "
+                                                                  "(default: all).")]
     = None,
     quant: Annotated[list[str] | None, typer.Option("--quant", help="Levels: fp32,fp16,dynamic-int8,int8 "
                                                     "(default: all). Each format makes its nearest variant.")] = None,
@@ -163,7 +168,8 @@ def measure(
     remote: Annotated[str | None, typer.Option("--remote", help="A WebDriver URL (Selenium Grid, cloud farm) "
                                                "instead of a local driver.")] = None,
     headed: Annotated[bool, typer.Option("--headed", help="Show the browser window.")] = False,
-    runtime: Annotated[str | None, typer.Option("--runtime", help="Host: keras, tflite, onnxruntime, coreml. "
+    runtime: Annotated[str | None, typer.Option("--runtime", help="Host: keras, tflite, onnxruntime, coreml, "
+                                                "executorch, torch. "
                                                 "Browser: tfjs, tflite-web, ort-web. Default: the variant's own.")]
     = None,
     data: Annotated[str | None, typer.Option("--data", help="Evaluation data: mnist-sample, a .npz, IDX file or "
@@ -180,6 +186,8 @@ def measure(
     timeout: Annotated[float, typer.Option(help="Seconds before a job is stopped.")] = 600.0,
     no_accuracy: Annotated[bool, typer.Option("--no-accuracy", help="Skip accuracy mode.")] = False,
     no_performance: Annotated[bool, typer.Option("--no-performance", help="Skip performance mode.")] = False,
+    profile: Annotated[bool, typer.Option("--profile", help="Also record per-operator times (executorch: ETDump), "
+                                          "from a short extra run after the timed ones.")] = False,
     calibration: Annotated[str | None, typer.Option(help="Calibration data for int8 variants.")] = None,
     store: StoreOpt = None,
     cache_dir: CacheOpt = None,
@@ -207,7 +215,7 @@ def measure(
         chosen = HostTarget()
     options = api.MeasureOptions(samples=samples, accuracy=not no_accuracy, performance=not no_performance,
                                  warmup_runs=warmup, runs=runs, min_seconds=min_seconds, max_seconds=max_seconds,
-                                 threads=threads, delegate=delegate, timeout_seconds=timeout)
+                                 threads=threads, delegate=delegate, timeout_seconds=timeout, profile=profile)
     _run_measure(model, variant, runtime, data, chosen, options, calibration, store, cache_dir, backend)
 
 

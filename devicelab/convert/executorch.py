@@ -19,11 +19,11 @@ from devicelab.errors import require
 FORMAT = "executorch"
 SOURCES = ("pt2",)
 VARIANTS = [
-    Variant("executorch-fp32", FORMAT, "fp32", "ExecuTorch .pte, float32, lowered to XNNPACK", "executorch",
-            sources=SOURCES),
+    Variant("executorch-fp32", FORMAT, "fp32", "ExecuTorch .pte from a .pt2 program, float32, lowered to XNNPACK",
+            "executorch", sources=SOURCES),
     Variant("executorch-int8", FORMAT, "int8",
-            "ExecuTorch .pte, PT2E int8 (XNNPACKQuantizer: per-channel symmetric weights, int8 activations), "
-            "float I/O, lowered to XNNPACK", "executorch", needs_calibration=True, sources=SOURCES),
+            "ExecuTorch .pte from a .pt2 program, PT2E int8 (XNNPACKQuantizer: per-channel symmetric weights, "
+            "int8 activations), float I/O, lowered to XNNPACK", "executorch", needs_calibration=True, sources=SOURCES),
 ]
 MODEL_FILE = "model.pte"
 XNNPACK = "XnnpackBackend"  # the backend id the XNNPACK partitioner writes into the program
