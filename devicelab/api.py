@@ -226,6 +226,7 @@ class MeasureOptions:
     delegate: str | None = None  # host TFLite: xnnpack | cpu
     backend: str | None = None  # browser runtimes: cpu | wasm | webgl | webgpu
     compute_units: str | None = None  # Core ML on iOS: all | cpu | cpu-gpu | cpu-ane
+    profile: bool = False  # per-operator times (runtimes that have them: executorch), in result.extra
     timeout_seconds: float = 600.0
 
     def validate(self) -> None:
@@ -251,7 +252,8 @@ class MeasureOptions:
 
 _DEFAULT_RUNTIME_VARIANT = {"keras": ORIGINAL, "tflite": "tflite-fp32", "onnxruntime": "onnx-fp32",
                             "coreml": "coreml-fp32", "tfjs": "tfjs-fp32", "tflite-web": "tflite-fp32",
-                            "litert-js": "tflite-fp32", "ort-web": "onnx-fp32"}
+                            "litert-js": "tflite-fp32", "ort-web": "onnx-fp32", "executorch": "executorch-fp32",
+                            "torch": ORIGINAL}
 
 
 def measure(model: str | Path, *, variants: list[str] | None = None, runtime: str | None = None,
@@ -437,7 +439,9 @@ def job_key(*, model_sha256: str, variant: str, artifact_sha256: str, target: st
 
     A task given by the user changes the stored figures, so it is part of the key; the guessed one is not.
     """
-    settings = {k: v for k, v in options.__dict__.items() if k != "timeout_seconds"}
+    # profile=False is left out so jobs keyed before the option existed keep their keys.
+    settings = {k: v for k, v in options.__dict__.items()
+                if k != "timeout_seconds" and not (k == "profile" and not v)}
     doc = {"model": model_sha256, "variant": variant, "artifact": artifact_sha256, "target": target,
            "runtime": runtime, "options": settings, "dataset": dataset_sha256, "samples": samples, "tag": tag}
     if task is not None:
@@ -549,7 +553,7 @@ def build_job(job_dir: Path, model_path: Path, fmt: str, variant: str, sha: str,
         model=ModelRef(format=fmt, variant=variant, files=files, sha256=sha),
         inputs=specs,
         runtime=RuntimeSpec(name=runtime, threads=options.threads, delegate=options.delegate,
-                            backend=options.backend, compute_units=options.compute_units),
+                            backend=options.backend, compute_units=options.compute_units, profile=options.profile),
         accuracy=options.accuracy,
         performance=Performance(enabled=options.performance, warmup_runs=options.warmup_runs, runs=options.runs,
                                 min_seconds=options.min_seconds, max_seconds=options.max_seconds),

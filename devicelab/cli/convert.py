@@ -13,17 +13,20 @@ from devicelab.cli.app import CacheOpt, _Bars, _cache, _print_error, _split, app
 @app.command()
 def variants() -> None:
     """List every variant devicelab can make, with a one-line description."""
-    from devicelab.convert.variants import VARIANTS
+    from devicelab.convert.variants import NOT_OFFERED, VARIANTS
     from devicelab.report.terminal import variants_table
 
     console.print(variants_table(VARIANTS.values()))
+    for path, reason in NOT_OFFERED.items():
+        console.print(f"not offered: {escape(path)}: {escape(reason)}")
 
 
 @app.command()
 def convert(
-    model: Annotated[str, typer.Argument(help="A .keras/.h5 file, a SavedModel folder, an .onnx file or a zoo name "
-                                              "(lenet1, lenet5, resnet20).")],
-    to: Annotated[list[str] | None, typer.Option("--to", help="Formats: tflite, coreml, tfjs, onnx (default: all).")]
+    model: Annotated[str, typer.Argument(help="A .keras/.h5 file, a SavedModel folder, an .onnx file, a torch.export "
+                                              ".pt2 or a zoo name (lenet1, lenet5, resnet20).")],
+    to: Annotated[list[str] | None, typer.Option("--to", help="Formats: tflite, coreml, tfjs, onnx, executorch "
+                                                 "(default: all).")]
     = None,
     quant: Annotated[list[str] | None, typer.Option("--quant", help="Levels: fp32, fp16, dynamic-int8, int8 "
                                                     "(default: all). Each format makes its nearest variant.")] = None,

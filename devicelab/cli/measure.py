@@ -37,9 +37,11 @@ def measure(
     remote: Annotated[str | None, typer.Option("--remote", help="A WebDriver URL (Selenium Grid, cloud farm) "
                                                "instead of a local driver.")] = None,
     headed: Annotated[bool, typer.Option("--headed", help="Show the browser window.")] = False,
-    profile: Annotated[bool, typer.Option("--profile", help="Browser: per-node times (ort-web, tfjs) from extra "
-                                          "untimed runs, kept in the result's extra.profile.")] = False,
-    runtime: Annotated[str | None, typer.Option("--runtime", help="Host: keras, tflite, onnxruntime, coreml. "
+    profile: Annotated[bool, typer.Option("--profile", help="Also record per-operator times where the runtime gives "
+                                          "them (executorch ETDump; in a browser ort-web and tfjs), from extra "
+                                          "untimed runs after the timed ones, kept in the result's extra.")] = False,
+    runtime: Annotated[str | None, typer.Option("--runtime", help="Host: keras, tflite, onnxruntime, coreml, "
+                                                "executorch, torch. "
                                                 "Browser: tfjs, litert-js, tflite-web, ort-web. Default: the variant's "
                                                 "own (litert-js for tflite-*).")]
     = None,
@@ -70,7 +72,7 @@ def measure(
     from devicelab import api
     options = api.MeasureOptions(samples=samples, accuracy=not no_accuracy, performance=not no_performance,
                                  warmup_runs=warmup, runs=runs, min_seconds=min_seconds, max_seconds=max_seconds,
-                                 threads=threads, delegate=delegate, timeout_seconds=timeout)
+                                 threads=threads, delegate=delegate, timeout_seconds=timeout, profile=profile)
     api.check_measure_request(options, runtime)
     chosen = api.choose_target(target, browser=browser, remote=remote, headed=headed, backends=backend,
                                profile=profile)

@@ -16,7 +16,7 @@ from devicelab.errors import ConversionError, require
 
 FORMAT = "onnx"
 OPSET = 17
-ALL_SOURCES = ("keras", "savedmodel", "onnx")
+ALL_SOURCES = ("keras", "savedmodel", "onnx", "pt2")
 VARIANTS = [
     Variant("onnx-fp32", FORMAT, "fp32", f"ONNX float32 (opset {OPSET})", "onnxruntime", sources=ALL_SOURCES),
     Variant("onnx-int8-dynamic", FORMAT, "dynamic-int8",
@@ -65,7 +65,9 @@ def _fp32_model(ctx: ConversionContext) -> Path:
     if path.exists():
         return path
     tmp = path.with_suffix(".tmp")
-    if ctx.source.format == "keras":
+    if ctx.source.format == "pt2":
+        _export_pt2(ctx.source.torch_program(), tmp)
+    elif ctx.source.format == "keras":
         tf = require("tensorflow", "tensorflow", "ONNX export")
         tf2onnx = require("tf2onnx", "onnx", "ONNX export")
         model = ctx.source.keras_model()
@@ -81,6 +83,14 @@ def _fp32_model(ctx: ConversionContext) -> Path:
             raise ConversionError(f"tf2onnx failed: {done.stderr.strip().splitlines()[-1:]}")
     tmp.replace(path)
     return path
+
+
+def _export_pt2(program: Any, target: Path) -> None:
+    """A torch.export program through torch.onnx's exporter (the dynamo path takes the program as it is)."""
+    torch = require("torch", "pytorch", "ONNX export")
+    with captured_output():
+        exported = torch.onnx.export(program, (), dynamo=True, opset_version=OPSET, verbose=False)
+        exported.save(str(target))
 
 
 def _input_name(path: Path) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from devicelab.errors import RuntimeUnavailableError
 from devicelab.protocol import RuntimeSpec, TensorSpec
 
 
@@ -62,6 +63,11 @@ class Runtime(ABC):
 
     def output_names(self) -> list[str]:
         return []
+
+    def profile(self, feeds: list[Any]) -> dict[str, Any]:
+        """Per-operator times from a short extra run over ``feeds``: {"method", "runs", "operators": [...]}."""
+        raise RuntimeUnavailableError(f"the {self.name} runtime gives no per-operator times here",
+                                      hint="drop the profile option for this runtime")
 
 
 def plain_name(name: str) -> str:
