@@ -185,7 +185,8 @@ def calibration_data(source: SourceModel, spec: str | None, samples: int = DEFAU
         arrays = fit_inputs(dataset, source.inputs)
     except DataError as exc:
         raise CalibrationError(f"calibration data '{spec}' does not fit the model: {exc.message}",
-                               hint=exc.hint or "give --calibration data shaped like the model input") from None
+                               hint="give --calibration data shaped like the model input"
+                               + (f": {exc.hint}" if exc.hint else "")) from None
     return arrays, dataset.sha256
 
 
@@ -344,8 +345,9 @@ def choose_target(name: str = "host", *, browser: str | None = None, remote: str
 
         kind(browser)  # an unknown browser is a usage error before any work
         return BrowserTarget(browser, headed=headed, remote=remote, profile=profile)
-    if remote or backends or profile:
-        raise UsageError("--remote, --backend and --profile need --browser",
+    given = [flag for flag, value in (("--remote", remote), ("--backend", backends)) if value]
+    if given:  # --profile is fine on this PC too: runtimes that have per-operator times give them
+        raise UsageError(f"{' and '.join(given)} need{'s' if len(given) == 1 else ''} --browser",
                          hint="for example --browser chrome --backend wasm")
     return HostTarget()
 

@@ -379,7 +379,7 @@ def test_numbers_out_of_range_are_usage_errors(command: str, empty_cache: Path, 
     (["--runtime", "tfjs"], "unknown host runtime 'tfjs'"),
     (["--browser", "netscape"], "unknown browser 'netscape'"),
     (["--browser", "chrome", "--backend", "gpu3"], "no 'gpu3' setting"),
-    (["--backend", "wasm"], "--remote and --backend need --browser"),
+    (["--backend", "wasm"], "--backend needs --browser"),
     (["--browser", "chrome", "--remote", "localhost:4444"], "is not a WebDriver URL"),
     (["--browser", "chrome", "--remote", "http://127.0.0.1:99999"], "not a valid WebDriver URL"),
 ])

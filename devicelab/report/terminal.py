@@ -127,12 +127,14 @@ def check_columns(names: Iterable[str]) -> list[str]:
 
 
 def variants_table(variants: Iterable[Any]) -> Table:
+    # The name already says format and quantization: the width goes to the description, which wraps.
     table = Table(title="Variants", title_justify="left")
-    for column in ("variant", "format", "quantization", "host runtime", "description"):
-        table.add_column(column)
+    table.add_column("variant", no_wrap=True)
+    table.add_column("host runtime", no_wrap=True)
+    table.add_column("description", ratio=1)
     for v in variants:
         calib = " (needs calibration data)" if v.needs_calibration else ""
-        table.add_row(v.name, v.format, v.quant, v.runtime or "browser only", v.description + calib)
+        table.add_row(v.name, v.runtime or "browser only", v.description + calib)
     return table
 
 
