@@ -73,7 +73,7 @@ def test_recurrent_text_model_converts_to_every_format(kind: str, tmp_path: Path
         ops = builtin_only(made[name].model_path)
         assert made[name].manifest["inputs"][0]["dtype"] == "int32"
         assert made[name].manifest["inputs"][0]["shape"] == [1, T]
-        out = run_tflite(made[name].model_path, [x])[0]
+        out = run_tflite(made[name].model_path, {"tokens": x})[0]
         figures[name] = (agreement(out, reference), float(np.abs(out - reference).max()))
         if name == "tflite-int8":
             assert "WHILE" not in ops
@@ -84,7 +84,7 @@ def test_recurrent_text_model_converts_to_every_format(kind: str, tmp_path: Path
     assert figures["tflite-int8"][0] >= 0.9, figures
 
     for name in names[4:7]:
-        out = run_onnx(made[name].model_path, [x])[0]
+        out = run_onnx(made[name].model_path, {"tokens": x})[0]
         figures[name] = (agreement(out, reference), float(np.abs(out - reference).max()))
         assert made[name].manifest["inputs"][0]["dtype"] == "int32"
     assert figures["onnx-fp32"][0] == 1.0 and figures["onnx-fp32"][1] < 1e-4, figures
@@ -111,7 +111,7 @@ def test_free_sequence_length(tmp_path: Path, session_cache: Path, test_tokens: 
     assert fp32.manifest["inputs"][0]["shape"] == [1, None] and fp32.manifest["fixed_shapes"] is None
     for length in (T, 25):  # the runtime resizes the free length from the data
         x = test_tokens[0][:40, -length:]
-        out = run_tflite(fp32.model_path, [x])[0]
+        out = run_tflite(fp32.model_path, {"tokens": x})[0]
         assert np.abs(out - model.predict(x, verbose=0)).max() < 1e-4
 
     int8 = registry.get("tflite-int8")
@@ -120,7 +120,7 @@ def test_free_sequence_length(tmp_path: Path, session_cache: Path, test_tokens: 
     made, _ = get_or_convert(source, int8, session_cache, calibration, "free", shapes=[[1, T]])
     assert made.manifest["fixed_shapes"] == {"tokens": [1, T]}
     assert made.manifest["inputs"][0]["shape"] == [1, T]
-    out = run_tflite(made.model_path, [test_tokens[0]])[0]
+    out = run_tflite(made.model_path, {"tokens": test_tokens[0]})[0]
     assert agreement(out, model.predict(test_tokens[0], verbose=0)) >= 0.9
     # The shapes key the cache only where they can change the bytes.
     assert artifact_key(source, int8, "free", [[1, T]]) != artifact_key(source, int8, "free", [[1, 30]])

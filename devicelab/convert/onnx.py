@@ -48,12 +48,31 @@ def convert(ctx: ConversionContext, variant: Variant, out_dir: Path) -> dict[str
         else:
             names = _input_names(prepared)
             feeds = [dict(zip(names, sample, strict=True)) for sample in ctx.calibration_feeds(variant)]
+            only = _weight_ops_only(prepared)
             quantization.quantize_static(
                 str(prepared), str(target), _Calibration(feeds),
                 quant_format=quantization.QuantFormat.QDQ, activation_type=quantization.QuantType.QInt8,
-                weight_type=quantization.QuantType.QInt8, per_channel=True,
+                weight_type=quantization.QuantType.QInt8, per_channel=True, op_types_to_quantize=only,
             )
+            return {"preprocess": preprocess, "quantized_op_types": only or "all"}
     return {"preprocess": preprocess}
+
+
+# Inside a network (not as its last op), these carry values whose int8 range calibration cannot cover: an
+# attention mask adds about -1e9 before a Softmax, normalisation divides by small variances. Quantizing their
+# activations wrecks a transformer (a BERT-like encoder's embeddings fell to cosine 0.55 against float32).
+_RANGE_SENSITIVE = {"Softmax", "LayerNormalization", "ReduceMean", "Erf", "Pow", "Sqrt"}
+_WEIGHT_OPS = ["MatMul", "Gemm", "Conv", "ConvTranspose", "Gather"]
+
+
+def _weight_ops_only(path: Path) -> list[str] | None:
+    """The op types static quantization should touch: all (None), or only weight-bearing ones (transformers)."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    outputs = {o.name for o in graph.output}
+    inner = {n.op_type for n in graph.node if not set(n.output) & outputs}
+    return list(_WEIGHT_OPS) if inner & _RANGE_SENSITIVE else None
 
 
 def _preprocessed(ctx: ConversionContext, fp32: Path) -> tuple[Path, str]:

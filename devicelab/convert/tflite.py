@@ -62,7 +62,7 @@ def convert(ctx: ConversionContext, variant: Variant, out_dir: Path) -> dict[str
         fixed = True
         flatbuffer = _convert(ctx, variant, shapes, model)
     (out_dir / MODEL_FILE).write_bytes(flatbuffer)
-    return {"fixed_shapes": fixed_shapes_entry(ctx, shapes)} if fixed else None
+    return {**_named_io(ctx, out_dir), "fixed_shapes": fixed_shapes_entry(ctx, shapes) if fixed else None}
 
 
 def _convert(ctx: ConversionContext, variant: Variant, shapes: list[list[int | None]], model: Any) -> bytes:
@@ -83,10 +83,12 @@ def _convert(ctx: ConversionContext, variant: Variant, shapes: list[list[int | N
     if variant.quant == "fp16":
         converter.target_spec.supported_types = [tf.float16]
     elif variant.quant == "int8":
-        feeds = ctx.calibration_feeds(variant)
+        names = [spec.name for spec in ctx.source.inputs]
+        # Keyed by signature input name: the converter orders a model's inputs by name, not as the model does.
+        feeds = [dict(zip(names, sample, strict=True)) for sample in ctx.calibration_feeds(variant)]
 
         def representative() -> Any:
-            yield from feeds  # one list per sample with every input, in the model's input order
+            yield from feeds
 
         converter.representative_dataset = representative
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -94,6 +96,30 @@ def _convert(ctx: ConversionContext, variant: Variant, shapes: list[list[int | N
         converter.inference_output_type = tf.int8
     with captured_output():
         return converter.convert()
+
+
+def _named_io(ctx: ConversionContext, out_dir: Path) -> dict[str, Any]:
+    """describe(), with each tensor named after the source input or output it stands for.
+
+    The converter sorts inputs by name (a model taking `image` then `meta` gets `meta` first) and names tensors
+    `serving_default_<name>:0` / `PartitionedCall:<k>`; the listing keeps the artifact's own order (what an
+    index-based runtime uses) and gives each entry the source's name, plus the flatbuffer's own as `tensor`.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    listed = describe(out_dir)
+    interpreter = Interpreter(model_path=str(out_dir / MODEL_FILE))
+    signature = next(iter(interpreter._get_full_signature_list().values()), {"inputs": {}, "outputs": {}})
+    by_index: dict[int, str] = {index: key for key, index in signature["inputs"].items()}
+    outputs = [spec.name for spec in ctx.source.outputs]
+    for key, index in signature["outputs"].items():  # keys output_0, output_1... in the model's order
+        position = int(key.rsplit("_", 1)[-1]) if key.rsplit("_", 1)[-1].isdigit() else -1
+        by_index[index] = outputs[position] if 0 <= position < len(outputs) else key
+    for part, details in (("inputs", interpreter.get_input_details()), ("outputs", interpreter.get_output_details())):
+        for entry, detail in zip(listed[part], details, strict=True):
+            entry["tensor"] = entry["name"]
+            entry["name"] = by_index.get(detail["index"], entry["name"])
+    return listed
 
 
 def describe(out_dir: Path) -> dict[str, Any]:
