@@ -13,6 +13,8 @@ import numpy as np
 from devicelab.data.dataset import CLASS_LABELS, Dataset, looks_like_images, make_dataset, normalize_labels
 from devicelab.data.idx import read_idx
 from devicelab.data.images import load_image_folder
+from devicelab.data.text import BUILTINS as TEXT_BUILTINS
+from devicelab.data.text import load_text
 from devicelab.errors import DataError, MissingDependencyError
 
 SPLITS = ("train", "test")
@@ -23,8 +25,9 @@ _BUILTINS = {
     "keras:mnist": "MNIST via keras.datasets (needs network on first use): 60000 / 10000 digits, 28x28x1",
     "keras:fashion_mnist": "Fashion-MNIST via keras.datasets (needs network): 60000 / 10000 clothing images",
     "keras:cifar10": "CIFAR-10 via keras.datasets (needs network): 50000 / 10000 colour images, 32x32x3",
+    **TEXT_BUILTINS,
 }
-_KERAS = {name.removeprefix("keras:") for name in _BUILTINS if name.startswith("keras:")}
+_KERAS = {name.removeprefix("keras:") for name in _BUILTINS if name.startswith("keras:") and name not in TEXT_BUILTINS}
 _FORMATS = (
     ".npz with x/y, x_train/y_train/x_test/y_test, or one array per model input (named like the inputs) "
     "plus y; a folder of .npy files, one per input (plus y.npy); "
@@ -172,6 +175,9 @@ def _unknown(spec: str) -> DataError:
 def _load_raw(spec: str, split: str) -> Raw:
     if spec == "mnist-sample":
         return _load_mnist_sample(split)
+    if spec in TEXT_BUILTINS:  # token ids for the recurrent zoo models (devicelab/data/text.py)
+        x, y, num_classes = load_text(spec, split)
+        return x, y, num_classes, "text"
     if spec.startswith("keras:"):
         return _load_keras(spec.removeprefix("keras:"), split)
     path = Path(spec).expanduser()
