@@ -86,8 +86,13 @@ def resolve_variants(formats: list[str] | None = None, quants: list[str] | None 
 def convert(model: str | Path, *, formats: list[str] | None = None, quants: list[str] | None = None,
             variants: list[str] | None = None, calibration: str | None = None,
             calibration_samples: int = DEFAULT_CALIBRATION_SAMPLES, cache: Path | None = None,
-            progress: ProgressFn | None = None, source: SourceModel | None = None) -> ConvertReport:
-    """Convert a model to every selected variant; one failing variant does not stop the others."""
+            progress: ProgressFn | None = None, source: SourceModel | None = None,
+            shapes: list[list[int]] | None = None) -> ConvertReport:
+    """Convert a model to every selected variant; one failing variant does not stop the others.
+
+    ``shapes`` (one per input, batch 1) are the data's: formats that need fixed shapes where the model has free
+    dimensions (Core ML, recurrent layers in TFLite) are made for them, and their manifest says so.
+    """
     cache = cache or cache_dir()
     chosen = resolve_variants(formats, quants, variants)
     source = source or load_source(model, cache)
@@ -114,7 +119,8 @@ def convert(model: str | Path, *, formats: list[str] | None = None, quants: list
                 entry.artifact, entry.note = earlier
                 entry.cache_hit = True
             else:
-                entry.artifact, entry.cache_hit = get_or_convert(source, variant, cache, calib, calib_sha)
+                entry.artifact, entry.cache_hit = get_or_convert(source, variant, cache, calib, calib_sha,
+                                                                 shapes=shapes)
                 if variant.needs_calibration and calib is not None:
                     _remember_calibrated(cache, source, variant, entry.artifact,
                                          calibration or source.dataset_hint or "?")
@@ -471,7 +477,8 @@ def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None,
         else:
             if progress:
                 progress(label, 0, 1, "converting")
-            report = convert(source.path, variants=[name], calibration=calibration, cache=cache, source=source)
+            report = convert(source.path, variants=[name], calibration=calibration, cache=cache, source=source,
+                             shapes=[[1, *array.shape[1:]] for array in x])
             conversion = report.conversions[0]
             if conversion.error:
                 raise conversion.error
