@@ -177,7 +177,7 @@ def _load_raw(spec: str, split: str) -> Raw:
         return _load_mnist_sample(split)
     if spec in TEXT_BUILTINS:  # token ids for the recurrent zoo models (devicelab/data/text.py)
         x, y, num_classes = load_text(spec, split)
-        return x, y, num_classes, "text"
+        return {"x": x}, y, num_classes, "text", CLASS_LABELS
     if spec.startswith("keras:"):
         return _load_keras(spec.removeprefix("keras:"), split)
     path = Path(spec).expanduser()
