@@ -124,6 +124,11 @@ build_and_test() {
     -emit-module-path $out/TensorFlowLite.swiftmodule $stubs/TensorFlowLite.swift && swiftc -typecheck -I $stubs \
     -I $out $SRC_IN/ios_app/DeviceLab/Core/*.swift $SRC_IN/ios_app/DeviceLab/Runtimes/TFLiteRuntime.swift"
   log "TFLiteRuntime.swift typechecks against the TFLite C API"
+  # The same for the Core ML adapter, against the Core ML declarations it uses.
+  in_chroot "$CHROOT" sh -c "swiftc -emit-module -module-name CoreML -emit-module-path $out/CoreML.swiftmodule \
+    $stubs/CoreML.swift && swiftc -typecheck -I $out $SRC_IN/ios_app/DeviceLab/Core/*.swift \
+    $SRC_IN/ios_app/DeviceLab/Runtimes/CoreMLRuntime.swift $stubs/AppPlatform.swift"
+  log "CoreMLRuntime.swift typechecks against Core ML's declarations"
 }
 
 # One run at a time per chroot (two clones on one machine share it).
