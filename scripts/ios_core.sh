@@ -69,8 +69,6 @@ install_packages() {
 setup() {
   # The marker holds the package list: a chroot made for another list gets the missing packages, not a rebuild.
   if [ -f "$MARKER" ] && [ "$(cat "$MARKER")" = "$PACKAGES" ]; then return 0; fi
-  [ "$(id -u)" = 0 ] || die "setting up the Swift chroot needs root (debootstrap, chroot); or point \
-DEVICELAB_SWIFT_CHROOT at a ready one"
   local t0=$SECONDS
   if [ -f "$MARKER" ]; then
     install_packages "$CHROOT"
@@ -124,7 +122,15 @@ build_and_test() {
     -emit-module-path $out/TensorFlowLite.swiftmodule $stubs/TensorFlowLite.swift && swiftc -typecheck -I $stubs \
     -I $out $SRC_IN/ios_app/DeviceLab/Core/*.swift $SRC_IN/ios_app/DeviceLab/Runtimes/TFLiteRuntime.swift"
   log "TFLiteRuntime.swift typechecks against the TFLite C API"
+  # The same for the Core ML adapter, against the Core ML declarations it uses.
+  in_chroot "$CHROOT" sh -c "swiftc -emit-module -module-name CoreML -emit-module-path $out/CoreML.swiftmodule \
+    $stubs/CoreML.swift && swiftc -typecheck -I $out $SRC_IN/ios_app/DeviceLab/Core/*.swift \
+    $SRC_IN/ios_app/DeviceLab/Runtimes/CoreMLRuntime.swift $stubs/AppPlatform.swift"
+  log "CoreMLRuntime.swift typechecks against Core ML's declarations"
 }
+
+[ "$(id -u)" = 0 ] || die "needs root (debootstrap, chroot, mount), as on CI; on a Mac or with a Swift toolchain \
+run: cd ios_app && swift test"
 
 # One run at a time per chroot (two clones on one machine share it).
 mkdir -p "$(dirname "$CHROOT")"

@@ -276,6 +276,40 @@ def test_devicectl_errors(fake: XcrunFake, tmp_path: Path) -> None:
     assert res.returncode == 1 and "not installed" in res.stderr
 
 
+def test_devicectl_failures_have_the_real_json_shape(fake: XcrunFake, tmp_path: Path) -> None:
+    # devicectl 355+ with --json-output: a failure is `info.outcome: "failed"` with an NSError under "error" and no
+    # "result" at all, next to exit code 1 and ERROR: lines on stderr.
+    phone = fake.add_device("Ada's iPhone", app_installed=True, processes_fail=1)
+    doc, _, code = ctl_json(fake, tmp_path, "device", "info", "processes", "--device", phone, check=False)
+    assert code == 1 and doc["info"]["outcome"] == "failed" and "result" not in doc
+    assert doc["error"]["domain"] == "com.apple.CoreDevice.ControlChannelConnectionError"
+    assert doc["error"]["userInfo"]["NSLocalizedDescription"]["string"] == \
+        "Internal logic error: Connection was invalidated"
+    doc, _, code = ctl_json(fake, tmp_path, "device", "info", "processes", "--device", phone)  # the next one works
+    assert code == 0 and doc["info"]["outcome"] == "success" and "runningProcesses" in doc["result"]
+    # a phone that locks after a launch: file transfer and process listing fail as on a locked phone
+    fake.set(phone, lock_after=0.0)
+    ctl_json(fake, tmp_path, "device", "process", "launch", "--device", phone, APP_BUNDLE)
+    for args in (["info", "processes"], ["copy", "from", "--domain-type", "appDataContainer", "--domain-identifier",
+                                         APP_BUNDLE, "--source", "Documents", "--destination", str(tmp_path / "x")]):
+        doc, out, code = ctl_json(fake, tmp_path, "device", *args, "--device", phone, check=False)
+        assert code == 1 and "The device is locked." in out and doc["error"]["code"] == 12040
+        assert doc["error"]["userInfo"]["NSUnderlyingError"]["error"]["userInfo"]["NSLocalizedDescription"] == \
+            {"string": "The device is locked."}
+
+
+def test_the_app_removes_a_job_when_launched_with_cleanup(fake: XcrunFake, tmp_path: Path) -> None:
+    phone = fake.add_device("Ada's iPhone", app_installed=True)
+    documents = fake.container(phone) / "Documents"
+    for sub in ("jobs/job-1/model", "results/job-1/outputs", "jobs/job-2"):
+        (documents / sub).mkdir(parents=True)
+    xcrun(fake, "devicectl", "device", "process", "launch", "--device", phone, "--terminate-existing", APP_BUNDLE,
+          "--cleanup", "job-1")
+    wait_until(lambda: not fake.running(phone))
+    assert not (documents / "jobs/job-1").exists() and not (documents / "results/job-1").exists()
+    assert (documents / "jobs/job-2").is_dir()
+
+
 # --- end to end with a real model --------------------------------------------------------------------------
 
 

@@ -190,7 +190,8 @@ def test_a_phone_that_locks_mid_job_ends_each_job_with_a_result(fake, sidecar, t
     # The phone locks 1 s after the launch: the DONE poll, the running check and the cleanup all hit the lock. Each
     # job ends as device_locked (no traceback), and the next job still gets its own result.
     fake.add_device("Ada's iPhone", paired=True, app_installed=True, hang=True, lock_after=1.0)
-    measured, _ = _deploy("ada", tmp_path / "s.sqlite", sidecar, units=["all", "cpu"], timeout_seconds=30)
+    measured, _ = _deploy("ada", tmp_path / "s.sqlite", sidecar, samples=20, runs=3, units=["all", "cpu"],
+                          timeout_seconds=30)
     assert [m.variant for m in measured] == ["original", "coreml-fp32", "coreml-fp32"]
     for m in measured[1:]:
         assert m.result.error["kind"] == "device_locked", m.result.error
@@ -217,7 +218,7 @@ def test_job_folders_are_removed_from_the_phone_after_each_job(fake, sidecar, tm
     assert len(cleanups) == 2 and all("--terminate-existing" in c for c in cleanups)
     # a job that timed out is removed too (and its hung app stopped by the cleanup launch)
     fake.set(phone, hang=True)
-    measured, _ = _deploy("ada", tmp_path / "s.sqlite", sidecar, timeout_seconds=4)
+    measured, _ = _deploy("ada", tmp_path / "s.sqlite", sidecar, samples=20, runs=3, timeout_seconds=4)
     assert measured[-1].result.error["kind"] == "timeout"
     assert not any((documents / "jobs").glob("*")) and not fake.running(phone)
 

@@ -27,7 +27,7 @@ from devicelab.targets.base import Progress, RuntimeTable, Target
 BUNDLE_ID = "dev.devicelab.DeviceLab"
 DEFAULT_APP = Path(__file__).resolve().parents[2] / "ios_app/build/Build/Products/Debug-iphonesimulator/DeviceLab.app"
 RUNTIMES = {"coreml": ("coreml", ("all", "cpu", "cpu-gpu", "cpu-ane")),
-            "tflite": ("tflite", ("cpu", "metal", "coreml"))}
+            "tflite": ("tflite", ("cpu", "xnnpack", "metal", "coreml"))}
 _POLL_S = 0.5
 _LAUNCH_GRACE_S = 3.0
 _CLEANUP_WAIT_S = 10.0

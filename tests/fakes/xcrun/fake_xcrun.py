@@ -736,12 +736,16 @@ def _ctl_device(argv: list[str]) -> int:
             if key in (("copy", "to"), ("copy", "from"), ("info", "processes"), ("info", "files")) \
                     and is_locked(dev):
                 raise _locked_error()
-            if key == ("info", "processes") and behaviour(dev, "processes_fail"):
+            # a dropped connection: counted down in the state, which is only saved when the block ends normally
+            dropped = key == ("info", "processes") and bool(behaviour(dev, "processes_fail"))
+            if dropped:
                 dev["behaviour"]["processes_fail"] = int(behaviour(dev, "processes_fail")) - 1
-                raise XcrunError("ERROR: Internal logic error: Connection was invalidated "
-                                 "(com.apple.CoreDevice.ControlChannelConnectionError error 1 (0x01))\n"
-                                 "       Transport error", domain="com.apple.CoreDevice.ControlChannelConnectionError")
-            result = commands[key](ctl, state_dir(), dev)
+            else:
+                result = commands[key](ctl, state_dir(), dev)
+        if dropped:
+            raise XcrunError("ERROR: Internal logic error: Connection was invalidated "
+                             "(com.apple.CoreDevice.ControlChannelConnectionError error 1 (0x01))\n"
+                             "       Transport error", domain="com.apple.CoreDevice.ControlChannelConnectionError")
     except XcrunError as exc:
         ctl.write_json(argv, command, None, exc)
         raise
