@@ -26,7 +26,7 @@ public class MeasurementLoopTest {
     private double progressCostMs = 500; // reporting is slow: it must never land inside a timed inference
 
     /** Memory that grows by 10 MiB per sample taken, with a peak of 100 MiB. */
-    private static final class FakeMemory implements MemoryProbe {
+    private static class FakeMemory implements MemoryProbe {
         double rss = 50;
         boolean resetWorks = true;
 
@@ -262,5 +262,42 @@ public class MeasurementLoopTest {
             assertEquals("protocol", e.kind);
             assertEquals("the job has no samples (input shape starts with 0)", e.getMessage());
         }
+    }
+
+    /** Memory readings in the app (issue 12 #2): at most every 0.5 s, never inside a timed inference. */
+    @Test
+    public void memoryIsPolledRarelyAndOutsideTheTimedCalls() throws Exception {
+        progressCostMs = 0;
+        final List<Double> polledAt = new ArrayList<Double>();
+        memory = new FakeMemory() {
+            @Override
+            public List<MemorySample> poll() {
+                polledAt.add(Double.valueOf(clock.nanoTime() / 1e6));
+                clock.advanceMs(300); // a slow reading: it must land in no run's time
+                return Collections.singletonList(new MemorySample("pss", 40 + polledAt.size(), "MiB",
+                        ProcStatusMemory.PSS_METHOD, "run"));
+            }
+        };
+        Result result = measure(perf(TestJobs.doc("j", 3, 4), 5, 200, 0, 60), 3, 4);
+        for (double run : result.timings.runs) {
+            assertEquals(10.0, run, 0);
+        }
+        for (double run : result.timings.warmup) {
+            assertEquals(10.0, run, 0);
+        }
+        int timed = result.timings.runs.size() + result.timings.warmup.size() + 2;
+        assertTrue("polled " + polledAt.size() + " times for " + timed + " inferences", polledAt.size() < timed / 3);
+        for (int k = 1; k < polledAt.size(); k++) {
+            assertTrue(polledAt.get(k) - polledAt.get(k - 1) >= 500.0);
+        }
+        MemorySample top = null;
+        for (MemorySample m : result.memory) {
+            if (m.metric.equals("pss_peak")) {
+                top = m;
+            }
+        }
+        assertEquals(40.0 + polledAt.size(), top.value, 0);
+        assertTrue(top.method.startsWith(ProcStatusMemory.PSS_METHOD + ", largest of readings in the app"));
+        assertEquals("run", top.phase);
     }
 }
