@@ -101,6 +101,7 @@ public final class MeasurementLoop {
             performance(runtime, feeds, job.performance, result.timings);
         }
 
+        runtime.afterMeasurement(feeds.get(0)); // untimed, after the peak readings' runs and before "after_run"
         List<MemorySample> peak = memory.peak("run", reset);
         result.memory.addAll(peak);
         for (MemorySample m : polledPeaks.values()) {

@@ -43,6 +43,13 @@ public interface ModelRuntime extends AutoCloseable {
     /** Frees a raw result that will not be finished (warmups and timed runs). Untimed. */
     default void release(Object raw) {}
 
+    /**
+     * Called once after the timed runs, untimed, with the first sample's feed: a runtime may look at how it ran
+     * (ONNX Runtime profiles one inference to learn which provider ran each node) and refine {@link #used()}.
+     * The runtime interface for every adapter (TFLite, ONNX Runtime, ExecuTorch...): only run() is timed.
+     */
+    default void afterMeasurement(Object feed) {}
+
     /** Output names in output order (empty when unknown: output_k is used then). */
     default List<String> outputNames() {
         return Collections.emptyList();

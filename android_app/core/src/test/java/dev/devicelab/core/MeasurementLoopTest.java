@@ -300,4 +300,37 @@ public class MeasurementLoopTest {
         assertTrue(top.method.startsWith(ProcStatusMemory.PSS_METHOD + ", largest of readings in the app"));
         assertEquals("run", top.phase);
     }
+
+    /** Issue 12 #7: a runtime may look at how it ran (ORT's placement profile) once, after the timed runs. */
+    @Test
+    public void afterMeasurementIsCalledOnceAfterTheTimedRuns() throws Exception {
+        final List<String> order = new ArrayList<String>();
+        runtime = new FakeLinearRuntime(3) {
+            @Override
+            public Object run(Object feed) {
+                order.add("run");
+                return super.run(feed);
+            }
+
+            @Override
+            public void afterMeasurement(Object feed) {
+                order.add("after " + ((float[]) feed).length);
+                clock.advanceMs(5000); // a slow profiled inference: in no timing
+            }
+
+            @Override
+            public String used() {
+                return order.contains("after 4") ? "fake-linear-cpu (4 of 4 nodes here)" : "not yet";
+            }
+        };
+        runtime.clock = clock;
+        runtime.runMs = 10;
+        Result result = measure(perf(TestJobs.doc("j", 3, 4), 1, 3, 0, 30), 3, 4);
+        assertEquals("after 4", order.get(order.size() - 1));
+        assertEquals(1, Collections.frequency(order, "after 4"));
+        assertEquals("fake-linear-cpu (4 of 4 nodes here)", result.runtimeUsed);
+        for (double run : result.timings.runs) {
+            assertEquals(10.0, run, 0);
+        }
+    }
 }
