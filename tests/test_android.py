@@ -28,10 +28,12 @@ APP_FILES = android.APP_FILES
 
 @pytest.fixture
 def phones(tmp_path: Path):
-    devices = [FakeDevice("R5CT100PIX", model="Pixel 7", root=tmp_path / "p1", app_installed=True),
+    # Fresh installs (app_folders=False): the host must let the app make its own files folder first.
+    devices = [FakeDevice("R5CT100PIX", model="Pixel 7", root=tmp_path / "p1", app_installed=True, app_folders=False),
                FakeDevice("R5CT200SAM", model="SM-S911B", manufacturer="samsung", root=tmp_path / "p2",
-                          app_installed=True),
-               FakeDevice("emulator-5554", model="sdk_gphone64_x86_64", root=tmp_path / "p3", app_installed=True)]
+                          app_installed=True, app_folders=False),
+               FakeDevice("emulator-5554", model="sdk_gphone64_x86_64", root=tmp_path / "p3", app_installed=True,
+                          app_folders=False)]
     with FakeAdbServer(devices) as server:
         yield server, {d.serial: d for d in devices}
 

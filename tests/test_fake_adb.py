@@ -547,14 +547,14 @@ def test_lenet5_tflite_end_to_end(phone: FakeDevice, d: adbutils.AdbDevice, tmp_
 
 def test_a_fresh_app_cannot_use_a_folder_adb_made_first(tmp_path: Path) -> None:
     """Android 11+: /sdcard/Android/data/<pkg> made by the shell before the app ran is not the app's."""
-    fresh = FakeDevice("FRESH1", root=tmp_path / "fresh", app_installed=True)
+    fresh = FakeDevice("FRESH1", root=tmp_path / "fresh", app_installed=True, app_folders=False)
     with FakeAdbServer([fresh]) as fake:
         d = adbutils.AdbClient(host="127.0.0.1", port=fake.port).device("FRESH1")
         d.shell(["mkdir", "-p", job_dir_on_device("j1")])
         out = d.shell(["am", "instrument", "-w", "-r", "-e", "job_id", "j1", INSTRUMENTATION])
         assert "error_kind=result_unwritable" in out and not d.sync.exists(f"{result_dir_on_device('j1')}/DONE")
         assert "Failed to ensure" in d.shell("logcat -d -s ContextImpl")
-    other = FakeDevice("FRESH2", root=tmp_path / "fresh2", app_installed=True)
+    other = FakeDevice("FRESH2", root=tmp_path / "fresh2", app_installed=True, app_folders=False)
     with FakeAdbServer([other]) as fake:
         d = adbutils.AdbClient(host="127.0.0.1", port=fake.port).device("FRESH2")
         d.shell(["am", "start", "-W", "-n", f"{APP}/.MeasureActivity"])  # no job: the app makes its folders

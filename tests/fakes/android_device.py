@@ -12,9 +12,10 @@ Behaviours a test sets as attributes (at construction or later) to provoke failu
 ``crash_kind``        how it dies: "java" (FATAL EXCEPTION in the crash buffer, under the app's pid), "native"
                       (a tombstone from crash_dump: ``>>> dev.devicelab.app <<<``, signal 11) or "lmk" (lmkd's
                       ``lowmemorykiller: Kill 'dev.devicelab.app' (pid)``)
-``app_folders``       the app has run since it was installed, so its external files folder (jobs/, results/)
-                      exists and is its own. On a fresh install it is missing; a folder the shell makes there
-                      first (``mkdir``/``push``) is not the app's, which then cannot read or write it (Android 11+)
+``app_folders``       (default True) the app has run since it was installed, so its external files folder
+                      (jobs/, results/) exists and is its own. False: a fresh install, where it is missing; a
+                      folder the shell makes there first (``mkdir``/``push``) is not the app's, which then cannot
+                      read or write it (Android 11+)
 ``hang``              the app never writes a result and keeps running until ``am force-stop``
 ``model_error``       the app writes an error result of kind ``model_run`` with this message instead of running
 ``unplug_after``      seconds after a launch the device is removed from its server (connections dropped)
@@ -138,7 +139,7 @@ class FakeDevice:
                  storage_total_bytes: int = 128 * 2**30, crash_after: float | None = None, hang: bool = False,
                  unplug_after: float | None = None, model_error: str | None = None,
                  app_memory_kb: int | None = None, runtime_factory: Callable[[Any], Any] | None = None,
-                 crash_kind: str = "java", app_folders: bool = False) -> None:
+                 crash_kind: str = "java", app_folders: bool = True) -> None:
         if state not in STATES:
             raise ValueError(f"state must be one of {STATES}, not {state!r}")
         self.serial, self.model, self.manufacturer, self.android = serial, model, manufacturer, android

@@ -20,7 +20,7 @@ public interface ModelRuntime extends AutoCloseable {
     String name();
 
     /**
-     * The runtime and its version, e.g. "tensorflow-lite 2.17.0". Called before the timed load, so a runtime
+     * The runtime and its version, e.g. "onnxruntime 1.29.0". Called before the timed load, so a runtime
      * loads its native library here (as runner.py imports the Python package before timing).
      */
     String version() throws Exception;
