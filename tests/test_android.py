@@ -43,13 +43,13 @@ def _server(server: FakeAdbServer) -> str:
 
 
 def _deploy(server, selector: str, store: Path, variants=("tflite-fp32",), delegates=None, progress=None,
-            **options):
+            reference=True, **options):
     target = AndroidTarget(selector, server=_server(server), aliases={}, instrument=options.pop("instrument", False))
     opts = api.MeasureOptions(samples=options.pop("samples", 100), runs=options.pop("runs", 10), warmup_runs=1,
                               min_seconds=options.pop("min_seconds", 0), **options)
     try:
         return api.measure("lenet5", variants=list(variants), target=target, options=opts, store=store,
-                           backends=delegates, progress=progress), target
+                           backends=delegates, progress=progress, reference=reference), target
     finally:
         target.close()
 
@@ -250,10 +250,10 @@ def test_a_delegate_sweep_applies_each_delegate_only_where_the_runtime_has_it(ph
     server, _ = phones
     said: list[str] = []
     measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", variants=("tflite-fp32", "onnx-fp32"),
-                          delegates=["xnnpack", "cpu"], samples=20, runs=3,
+                          delegates=["xnnpack", "cpu"], samples=20, runs=3, reference=False,
                           progress=lambda task, done, total, detail: said.append(f"{task} | {detail}"))
     with Store(tmp_path / "s.sqlite") as db:
-        ran = [(m.variant, db.get(m.row_id)["runtime"]) for m in measured[1:]]
+        ran = [(m.variant, db.get(m.row_id)["runtime"]) for m in measured]
     assert ran == [("tflite-fp32", "tflite/xnnpack"), ("tflite-fp32", "tflite/cpu"), ("onnx-fp32", "onnxruntime/cpu")]
     assert all(m.ok for m in measured), [str(m.error or m.result.error) for m in measured]
     assert any("onnx-fp32 on android:R5CT100PIX: delegate xnnpack skipped | onnxruntime has cpu, nnapi" in line
@@ -263,7 +263,7 @@ def test_a_delegate_sweep_applies_each_delegate_only_where_the_runtime_has_it(ph
 def test_a_delegate_the_app_lacks_is_refused_as_the_app_refuses_it(phones, lenet5, session_cache, tmp_path) -> None:
     server, _ = phones
     measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", variants=("onnx-fp32",), delegates=["xnnpack"],
-                          samples=5, runs=1)
+                          samples=5, runs=1, reference=False)
     error = measured[-1].result.error
     assert error["kind"] == "runtime_unavailable" and "no delegate 'xnnpack'" in error["message"]
 
@@ -290,7 +290,8 @@ def test_a_fresh_install_makes_its_folders_before_the_first_push(phones, lenet5,
     server, devices = phones
     phone = devices["R5CT100PIX"]
     assert not phone.app_made_its_folders
-    measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", samples=5, runs=1, timeout_seconds=30)
+    measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", samples=5, runs=1, timeout_seconds=30,
+                          reference=False)
     assert measured[-1].ok, measured[-1].result.error
     assert phone.app_made_its_folders
     first_launch = phone.commands.index(f"am start -S -n {android.ACTIVITY}")
@@ -298,11 +299,13 @@ def test_a_fresh_install_makes_its_folders_before_the_first_push(phones, lenet5,
     assert first_launch < first_mkdir
 
 
-def test_a_folder_adb_made_first_is_a_clear_error(phones, lenet5, tmp_path) -> None:
+def test_a_folder_adb_made_first_is_a_clear_error(phones, lenet5, tmp_path, monkeypatch) -> None:
     server, devices = phones
+    monkeypatch.setattr(android, "_FOLDERS_WAIT_S", 2.0)
     phone = devices["R5CT100PIX"]
     (phone.root / "sdcard/Android/data/dev.devicelab.app").mkdir(parents=True)  # an older devicelab's mkdir -p
-    measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", samples=5, runs=1, timeout_seconds=30)
+    measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", samples=5, runs=1, timeout_seconds=30,
+                          reference=False)
     assert measured[-1].error.kind == "android" and "did not create its files folder" in measured[-1].error.message
     assert "rm -rf /sdcard/Android/data/dev.devicelab.app" in measured[-1].error.hint
 
@@ -315,7 +318,8 @@ def test_an_interrupted_run_does_not_swallow_the_next_job(phones, lenet5, sessio
     phone.hang = True
     phone.app.launch("interrupted-run", via="activity")  # still measuring when the next deploy starts
     phone.hang = False
-    measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", samples=5, runs=1, timeout_seconds=30)
+    measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", samples=5, runs=1, timeout_seconds=30,
+                          reference=False)
     assert measured[-1].ok, measured[-1].result.error
     assert phone.app.launches[0].outcome == "killed"
 
@@ -338,7 +342,7 @@ def test_instrumentation_errors_are_read_not_reported_as_crashes(phones, lenet5,
     phone = devices["R5CT100PIX"]
     (phone.root / "sdcard/Android/data/dev.devicelab.app/files/jobs").mkdir(parents=True)  # made by adb, not the app
     measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", samples=5, runs=1, timeout_seconds=60,
-                          instrument=True)
+                          instrument=True, reference=False)
     error = measured[-1].result.error
     assert error["kind"] == "result_unwritable" and "external storage is not available" in error["message"]
 
@@ -347,7 +351,7 @@ def test_a_missing_instrumentation_is_named(phones, lenet5, tmp_path, monkeypatc
     server, _ = phones
     monkeypatch.setattr(android, "INSTRUMENTATION", "dev.devicelab.app/.NoSuchInstrumentation")
     measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", samples=5, runs=1, timeout_seconds=60,
-                          instrument=True)
+                          instrument=True, reference=False)
     error = measured[-1].result.error
     assert error["kind"] == "instrumentation_failed"
     assert "INSTRUMENTATION_FAILED: dev.devicelab.app/dev.devicelab.app.NoSuchInstrumentation" in error["message"]
@@ -416,6 +420,7 @@ def test_a_native_crash_is_reported_as_one(phones, lenet5, tmp_path) -> None:
     phone.crash_after, phone.crash_kind = 0.5, "native"
     phone.log("E", "AndroidRuntime", "FATAL EXCEPTION: main", pid=31337, buffer="crash")  # another app, just now
     phone.log("E", "AndroidRuntime", "Process: com.example.other, PID: 31337", pid=31337, buffer="crash")
-    measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", runs=100000, timeout_seconds=60)
+    measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", samples=5, runs=1, timeout_seconds=60,
+                          reference=False)
     error = measured[-1].result.error
     assert error["kind"] == "native_crash" and "signal 11 (SIGSEGV)" in error["message"]
