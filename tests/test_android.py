@@ -28,10 +28,12 @@ APP_FILES = android.APP_FILES
 
 @pytest.fixture
 def phones(tmp_path: Path):
-    devices = [FakeDevice("R5CT100PIX", model="Pixel 7", root=tmp_path / "p1", app_installed=True),
+    # Fresh installs (app_folders=False): the host must let the app make its own files folder first.
+    devices = [FakeDevice("R5CT100PIX", model="Pixel 7", root=tmp_path / "p1", app_installed=True, app_folders=False),
                FakeDevice("R5CT200SAM", model="SM-S911B", manufacturer="samsung", root=tmp_path / "p2",
-                          app_installed=True),
-               FakeDevice("emulator-5554", model="sdk_gphone64_x86_64", root=tmp_path / "p3", app_installed=True)]
+                          app_installed=True, app_folders=False),
+               FakeDevice("emulator-5554", model="sdk_gphone64_x86_64", root=tmp_path / "p3", app_installed=True,
+                          app_folders=False)]
     with FakeAdbServer(devices) as server:
         yield server, {d.serial: d for d in devices}
 
@@ -41,13 +43,13 @@ def _server(server: FakeAdbServer) -> str:
 
 
 def _deploy(server, selector: str, store: Path, variants=("tflite-fp32",), delegates=None, progress=None,
-            **options):
+            reference=True, **options):
     target = AndroidTarget(selector, server=_server(server), aliases={}, instrument=options.pop("instrument", False))
     opts = api.MeasureOptions(samples=options.pop("samples", 100), runs=options.pop("runs", 10), warmup_runs=1,
                               min_seconds=options.pop("min_seconds", 0), **options)
     try:
         return api.measure("lenet5", variants=list(variants), target=target, options=opts, store=store,
-                           backends=delegates, progress=progress), target
+                           backends=delegates, progress=progress, reference=reference), target
     finally:
         target.close()
 
@@ -100,11 +102,13 @@ def test_deploy_end_to_end(phones, lenet5, session_cache, tmp_path) -> None:
         assert m.target == "android:R5CT100PIX" and m.result.simulated is True
         assert m.result.device["platform"] == "android" and m.result.device["serial"] == "R5CT100PIX"
         assert len(m.result.timings_ms.runs) >= 10
-        assert any(s.method.startswith("dumpsys meminfo") for s in m.result.memory)
+        assert any(s.method == android.PSS_METHOD and s.phase == "after_run" for s in m.result.memory)
     assert measured[1].summary["accuracy"]["agreement"] == 1.0
     assert measured[2].summary["accuracy"]["agreement"] >= 0.97
     phone = devices["R5CT100PIX"]
-    assert phone.ran("am", "start", "-n", android.ACTIVITY, "--es", "job_id", measured[1].result.job_id)
+    assert phone.ran("am", "start", "-S", "-n", android.ACTIVITY, "--es", "job_id", measured[1].result.job_id)
+    # Issue 12 #2: nothing asked the app for `dumpsys meminfo` while it timed (each call forces a GC there).
+    assert phone.app.meminfo_during_jobs == 0
     assert not list((phone.root / "sdcard/Android/data/dev.devicelab.app/files/jobs").glob("*"))  # cleaned up
     assert not devices["R5CT200SAM"].commands or not any("am start" in c for c in devices["R5CT200SAM"].commands)
     with Store(store) as db:
@@ -166,7 +170,8 @@ def test_app_crash_is_detected(phones, lenet5, tmp_path) -> None:
     devices["R5CT100PIX"].crash_after = 0.5
     measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", runs=100000, timeout_seconds=60)
     failed = measured[-1]
-    assert failed.result.error["kind"] == "crash" and "FATAL EXCEPTION" in failed.result.error["message"]
+    assert failed.result.error["kind"] == "crash" and "FATAL EXCEPTION in devicelab-measure: java.lang." \
+        "RuntimeException: simulated crash" in failed.result.error["message"]
     assert not list((devices["R5CT100PIX"].root / "sdcard/Android/data/dev.devicelab.app/files/jobs").glob("*"))
 
 
@@ -245,10 +250,10 @@ def test_a_delegate_sweep_applies_each_delegate_only_where_the_runtime_has_it(ph
     server, _ = phones
     said: list[str] = []
     measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", variants=("tflite-fp32", "onnx-fp32"),
-                          delegates=["xnnpack", "cpu"], samples=20, runs=3,
+                          delegates=["xnnpack", "cpu"], samples=20, runs=3, reference=False,
                           progress=lambda task, done, total, detail: said.append(f"{task} | {detail}"))
     with Store(tmp_path / "s.sqlite") as db:
-        ran = [(m.variant, db.get(m.row_id)["runtime"]) for m in measured[1:]]
+        ran = [(m.variant, db.get(m.row_id)["runtime"]) for m in measured]
     assert ran == [("tflite-fp32", "tflite/xnnpack"), ("tflite-fp32", "tflite/cpu"), ("onnx-fp32", "onnxruntime/cpu")]
     assert all(m.ok for m in measured), [str(m.error or m.result.error) for m in measured]
     assert any("onnx-fp32 on android:R5CT100PIX: delegate xnnpack skipped | onnxruntime has cpu, nnapi" in line
@@ -258,7 +263,7 @@ def test_a_delegate_sweep_applies_each_delegate_only_where_the_runtime_has_it(ph
 def test_a_delegate_the_app_lacks_is_refused_as_the_app_refuses_it(phones, lenet5, session_cache, tmp_path) -> None:
     server, _ = phones
     measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", variants=("onnx-fp32",), delegates=["xnnpack"],
-                          samples=5, runs=1)
+                          samples=5, runs=1, reference=False)
     error = measured[-1].result.error
     assert error["kind"] == "runtime_unavailable" and "no delegate 'xnnpack'" in error["message"]
 
@@ -275,3 +280,147 @@ def test_the_fake_app_accepts_the_delegates_the_real_app_accepts() -> None:
               for name, body in re.findall(r"static final String\[\] (\w+)_DELEGATES = \{([^}]*)\}", java)}
     assert arrays == {"TFLITE": APP_DELEGATES["tflite"], "ORT": APP_DELEGATES["onnxruntime"]}
     assert {name: delegates for name, (_, delegates) in android.RUNTIMES.items()} == APP_DELEGATES
+
+
+# --- issue 12: what a user with a phone would hit --------------------------------------------------------------
+
+
+def test_a_fresh_install_makes_its_folders_before_the_first_push(phones, lenet5, session_cache, tmp_path) -> None:
+    """#8: on a fresh install adb must not create the app's files folder first (the app could not use it)."""
+    server, devices = phones
+    phone = devices["R5CT100PIX"]
+    assert not phone.app_made_its_folders
+    measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", samples=5, runs=1, timeout_seconds=30,
+                          reference=False)
+    assert measured[-1].ok, measured[-1].result.error
+    assert phone.app_made_its_folders
+    first_launch = phone.commands.index(f"am start -S -n {android.ACTIVITY}")
+    first_mkdir = next(i for i, c in enumerate(phone.commands) if c.startswith("mkdir -p"))
+    assert first_launch < first_mkdir
+
+
+def test_a_folder_adb_made_first_is_a_clear_error(phones, lenet5, tmp_path, monkeypatch) -> None:
+    server, devices = phones
+    monkeypatch.setattr(android, "_FOLDERS_WAIT_S", 2.0)
+    phone = devices["R5CT100PIX"]
+    (phone.root / "sdcard/Android/data/dev.devicelab.app").mkdir(parents=True)  # an older devicelab's mkdir -p
+    measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", samples=5, runs=1, timeout_seconds=30,
+                          reference=False)
+    assert measured[-1].error.kind == "android" and "did not create its files folder" in measured[-1].error.message
+    assert "rm -rf /sdcard/Android/data/dev.devicelab.app" in measured[-1].error.hint
+
+
+def test_an_interrupted_run_does_not_swallow_the_next_job(phones, lenet5, session_cache, tmp_path) -> None:
+    """#3: an activity left running (an interrupted run) must not make `am start` drop the next job's intent."""
+    server, devices = phones
+    phone = devices["R5CT100PIX"]
+    phone.app.ensure_folders()
+    phone.hang = True
+    phone.app.launch("interrupted-run", via="activity")  # still measuring when the next deploy starts
+    phone.hang = False
+    measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", samples=5, runs=1, timeout_seconds=30,
+                          reference=False)
+    assert measured[-1].ok, measured[-1].result.error
+    assert phone.app.launches[0].outcome == "killed"
+
+
+def test_am_start_answers_are_checked() -> None:
+    assert android.am_start_problem("Starting: Intent { cmp=dev.devicelab.app/.MeasureActivity (has extras) }") \
+        is None
+    dropped = android.am_start_problem("Starting: Intent { cmp=dev.devicelab.app/.MeasureActivity (has extras) }\n"
+                                       "Warning: Activity not started, its current task has been brought to the front")
+    assert dropped and "dropped the intent" in dropped
+    assert android.am_start_problem("Warning: Activity not started, intent has been delivered to currently running "
+                                    "top-most instance.") is None
+    manifest = (Path(__file__).resolve().parent.parent / "android_app/app/src/main/AndroidManifest.xml").read_text()
+    assert 'android:launchMode="singleTop"' in manifest  # so onNewIntent really receives a second job
+
+
+def test_instrumentation_errors_are_read_not_reported_as_crashes(phones, lenet5, tmp_path) -> None:
+    """#4: the app's own answer (here: it cannot write its result folder) reaches the user, without a timeout."""
+    server, devices = phones
+    phone = devices["R5CT100PIX"]
+    (phone.root / "sdcard/Android/data/dev.devicelab.app/files/jobs").mkdir(parents=True)  # made by adb, not the app
+    measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", samples=5, runs=1, timeout_seconds=60,
+                          instrument=True, reference=False)
+    error = measured[-1].result.error
+    assert error["kind"] == "result_unwritable" and "external storage is not available" in error["message"]
+
+
+def test_a_missing_instrumentation_is_named(phones, lenet5, tmp_path, monkeypatch) -> None:
+    server, _ = phones
+    monkeypatch.setattr(android, "INSTRUMENTATION", "dev.devicelab.app/.NoSuchInstrumentation")
+    measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", samples=5, runs=1, timeout_seconds=60,
+                          instrument=True, reference=False)
+    error = measured[-1].result.error
+    assert error["kind"] == "instrumentation_failed"
+    assert "INSTRUMENTATION_FAILED: dev.devicelab.app/dev.devicelab.app.NoSuchInstrumentation" in error["message"]
+
+
+def test_instrument_output_is_parsed_in_both_modes() -> None:
+    raw = android.parse_instrument("INSTRUMENTATION_STATUS: done=3\nINSTRUMENTATION_STATUS_CODE: 2\n"
+                                   "INSTRUMENTATION_RESULT: error_kind=model_run\n"
+                                   "INSTRUMENTATION_RESULT: error_message=cannot run op X\nsecond line\n"
+                                   "INSTRUMENTATION_RESULT: status=error\nINSTRUMENTATION_CODE: 0\n")
+    assert raw.code == 0 and raw.results["status"] == "error"
+    assert raw.results["error_message"] == "cannot run op X\nsecond line"
+    plain = android.parse_instrument("devicelab: job j1 error model_run: cannot run op X\n\n")
+    assert plain.code is None and plain.results == {"status": "error", "job_id": "j1", "error_kind": "model_run",
+                                                    "error_message": "cannot run op X"}
+    crashed = android.parse_instrument("INSTRUMENTATION_RESULT: shortMsg=Process crashed.\nINSTRUMENTATION_CODE: 0")
+    assert crashed.crashed and not crashed.failed
+    failed = android.parse_instrument(
+        "INSTRUMENTATION_STATUS: Error=Unable to find instrumentation info for: ComponentInfo{a/.B}\n"
+        "INSTRUMENTATION_STATUS_CODE: -1\nandroid.util.AndroidException: INSTRUMENTATION_FAILED: a/.B\n")
+    assert failed.failed == ("INSTRUMENTATION_FAILED: a/.B (Unable to find instrumentation info for: "
+                             "ComponentInfo{a/.B})")
+
+
+def test_an_adb_timeout_in_the_instrument_thread_is_no_traceback(monkeypatch) -> None:
+    import threading
+
+    import adbutils
+
+    seen: list[object] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(args))
+    watch = android._Watch()
+
+    def times_out() -> str:
+        raise adbutils.AdbTimeout("socket timed out")
+
+    watch.start_instrument(times_out)
+    assert watch.instrument_finished(wait=5)
+    assert isinstance(watch.instrument_error, adbutils.AdbTimeout) and seen == []
+
+
+def test_crash_detection_keeps_to_the_app_and_this_launch() -> None:
+    """#5: the crash buffer holds other apps' crashes and the app's older ones; only this launch's count."""
+    def line(t: float, pid: int, level: str, tag: str, message: str) -> str:
+        return f"{t:14.3f} {pid:5d} {pid:5d} {level} {tag}: {message}"
+
+    old = [line(900.0, 1234, "E", "AndroidRuntime", "FATAL EXCEPTION: main"),
+           line(900.0, 1234, "E", "AndroidRuntime", "Process: dev.devicelab.app, PID: 1234"),
+           line(900.0, 1234, "E", "AndroidRuntime", "java.lang.OutOfMemoryError: old")]
+    other = [line(1001.0, 777, "E", "AndroidRuntime", "FATAL EXCEPTION: main"),
+             line(1001.0, 777, "E", "AndroidRuntime", "Process: com.example.other, PID: 777"),
+             line(1001.0, 777, "E", "AndroidRuntime", "java.lang.IllegalStateException: not ours")]
+    assert android.diagnose_death(old + other, pid=5555, since=1000.0) == ("crash", "")
+    native = [line(1002.0, 901, "F", "DEBUG", "pid: 5555, tid: 5570, name: devicelab-measu  >>> dev.devicelab.app <<<"),
+              line(1002.0, 901, "F", "DEBUG", "signal 11 (SIGSEGV), code 1 (SEGV_MAPERR), fault addr 0x18")]
+    assert android.diagnose_death(old + other + native, pid=5555, since=1000.0) == \
+        ("native_crash", "signal 11 (SIGSEGV), code 1 (SEGV_MAPERR), fault addr 0x18 (pid 5555)")
+    lmk = [line(1003.0, 610, "I", "lowmemorykiller", "Kill 'dev.devicelab.app' (5555), uid 10234, oom_score_adj 0")]
+    assert android.diagnose_death(other + lmk, pid=5555, since=1000.0)[0] == "low_memory_kill"
+    assert android.diagnose_death(other + lmk, pid=6666, since=1000.0) == ("crash", "")
+
+
+def test_a_native_crash_is_reported_as_one(phones, lenet5, tmp_path) -> None:
+    server, devices = phones
+    phone = devices["R5CT100PIX"]
+    phone.crash_after, phone.crash_kind = 0.5, "native"
+    phone.log("E", "AndroidRuntime", "FATAL EXCEPTION: main", pid=31337, buffer="crash")  # another app, just now
+    phone.log("E", "AndroidRuntime", "Process: com.example.other, PID: 31337", pid=31337, buffer="crash")
+    measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", samples=5, runs=1, timeout_seconds=60,
+                          reference=False)
+    error = measured[-1].result.error
+    assert error["kind"] == "native_crash" and "signal 11 (SIGSEGV)" in error["message"]

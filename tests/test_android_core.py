@@ -144,6 +144,38 @@ def test_core_result_follows_the_python_protocol(core_classpath: list[str], tmp_
     np.testing.assert_allclose(y, _fake_linear(x, 3), rtol=1e-5, atol=1e-6)
 
 
+def test_core_keeps_integer_inputs_and_outputs_exact(core_classpath: list[str], tmp_path: Path) -> None:
+    """Issue 11: int32 ids and an int64 mask written by Python reach the runtime with their dtypes; int64, bool and
+    float32 outputs come back as such (FakeTokenRuntime in the core's test sources)."""
+    rng = np.random.default_rng(3)
+    ids = rng.integers(0, 30522, size=(6, 8), dtype=np.int32)
+    ids[2, 1] = 2**24 + 1  # not a float32: an int64 sum through float would lose it
+    mask = (rng.random((6, 8)) > 0.3).astype(np.int64)
+    job_dir = tmp_path / "jobs/tokens"
+    (job_dir / "model").mkdir(parents=True)
+    (job_dir / "model/model.onnx").write_bytes(b"the fake runtime does not read it")
+    job = protocol.Job(
+        id="tokens",
+        model=protocol.ModelRef(format="onnx", variant="onnx-fp32", files=["model/model.onnx"], sha256="0" * 64),
+        inputs=[protocol.write_tensor(job_dir, "inputs/input_ids.bin", "input_ids", ids),
+                protocol.write_tensor(job_dir, "inputs/attention_mask.bin", "attention_mask", mask)],
+        runtime=protocol.RuntimeSpec(name="fake-tokens", threads=1),
+        performance=protocol.Performance(warmup_runs=1, runs=3, min_seconds=0.0, max_seconds=5.0),
+    )
+    protocol.write_job(job_dir, job)
+    result_dir = tmp_path / "results/tokens"
+    assert _run_core(core_classpath, job_dir, result_dir) == "ok"
+    result = protocol.read_result(result_dir)
+    specs = {spec.name: spec for spec in result.outputs}
+    assert [(s.name, s.dtype, s.shape) for s in result.outputs] == [
+        ("masked_sum", "int64", [6, 1]), ("kept", "bool", [6, 8]), ("mean_id", "float32", [6])]
+    masked = (ids.astype(np.int64) * mask).sum(axis=1, keepdims=True)
+    np.testing.assert_array_equal(protocol.read_tensor(result_dir, specs["masked_sum"]), masked)
+    np.testing.assert_array_equal(protocol.read_tensor(result_dir, specs["kept"]), mask != 0)
+    np.testing.assert_allclose(protocol.read_tensor(result_dir, specs["mean_id"]),
+                               masked[:, 0] / np.maximum(mask.sum(axis=1), 1), rtol=1e-6)
+
+
 @pytest.mark.parametrize(("case", "kind", "message"), [
     ("unknown_runtime", "unknown_runtime", "no runtime 'tflite-on-a-toaster'"),
     ("other_schema", "protocol", "this app supports devicelab.job/1"),

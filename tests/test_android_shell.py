@@ -56,3 +56,31 @@ def test_a_call_the_real_api_lacks_fails_the_build(built: dict[str, Path], tmp_p
     done = subprocess.run(["javac", "--release", "17", "-Werror", "-cp", str(built["ort_jar"]), "-d",
                            str(tmp_path / "out"), str(source)], capture_output=True, text=True)
     assert done.returncode != 0 and "non-static method getVersion()" in done.stderr
+
+
+APP_JAVA = ANDROID_APP / "app/src/main/java/dev/devicelab/app"
+
+
+def test_the_apk_carries_litert_under_its_own_coordinates_and_says_so() -> None:
+    """Issue 12 #6: org.tensorflow:tensorflow-lite is relocated to LiteRT; the app pins LiteRT and reports it."""
+    catalog = (ANDROID_APP / "gradle/libs.versions.toml").read_text()
+    gradle = (ANDROID_APP / "app/build.gradle.kts").read_text()
+    pins = "\n".join(line for line in catalog.splitlines() if not line.lstrip().startswith("#"))
+    assert "org.tensorflow:" not in pins and 'module = "com.google.ai.edge.litert:litert"' in pins
+    assert re.search(r'^litert = "1\.4\.0"$', catalog, re.M) and re.search(r'^onnxruntime = "1\.29\.0"$', catalog, re.M)
+    assert "implementation(libs.litert)" in gradle and "LITERT_VERSION" in gradle and "libs.tflite" not in gradle
+    tflite = (APP_JAVA / "TfliteRuntime.java").read_text()
+    assert '"litert " + artifactVersion + " (native runtime " + runtimeVersion() + ")"' in tflite
+    assert '"com.google.ai.edge.litert:litert:" + artifactVersion' in tflite
+    assert "tensorflow-lite" not in tflite
+    stub = (STUBS / "dev/devicelab/app/BuildConfig.java").read_text()
+    assert 'LITERT_VERSION = "1.4.0"' in stub and 'ORT_VERSION = "1.29.0"' in stub  # as AGP generates them
+
+
+def test_nnapi_means_an_accelerator_in_both_runtimes() -> None:
+    """Issue 12 #7: ORT's NNAPI provider without nnapi-reference (CPU_DISABLED), as TFLite's delegate; the real
+    ORT classes compile it (test above), and the placement comes from ORT's profile (OrtProfile, unit-tested)."""
+    ort = (APP_JAVA / "OrtRuntime.java").read_text()
+    assert "opts.addNnapi(EnumSet.of(NNAPIFlags.CPU_DISABLED))" in ort and "OrtProfile.nodesByProvider" in ort
+    assert "nnapi took no node of the graph" in ort
+    assert "new NnApiDelegate.Options().setUseNnapiCpu(false)" in (APP_JAVA / "TfliteRuntime.java").read_text()

@@ -40,7 +40,8 @@ INSTRUMENTATION = f"{APP}/.MeasureInstrumentation"
 
 @pytest.fixture
 def phone(tmp_path: Path) -> FakeDevice:
-    return FakeDevice("SIM001", root=tmp_path / "SIM001", app_installed=True)
+    # app_folders: the app has run once since it was installed, so jobs pushed by adb land in its own folder.
+    return FakeDevice("SIM001", root=tmp_path / "SIM001", app_installed=True, app_folders=True)
 
 
 @pytest.fixture
@@ -355,8 +356,11 @@ def test_am_instrument_blocks_until_the_job_is_done(phone: FakeDevice, d: adbuti
     job, x = _relu_job(tmp_path / "local", delegate="nnapi")
     _push_job(d, tmp_path / "local/job", job.id)
     out = d.shell(["am", "instrument", "-w", "-e", "job_id", job.id, INSTRUMENTATION])
-    assert "INSTRUMENTATION_RESULT: status=ok" in out and out.endswith("INSTRUMENTATION_CODE: -1")
     remote = result_dir_on_device(job.id)
+    # Without -r only the final bundle's stream text is printed (AOSP Instrument.TextStatusReporter).
+    assert out.startswith(f"devicelab: job {job.id} ok (onnxruntime-CPUExecutionProvider (simulated; nnapi "
+                          "requested)), result in /storage/emulated/0/Android/data/")
+    assert "INSTRUMENTATION_RESULT" not in out and "INSTRUMENTATION_CODE" not in out
     assert d.sync.exists(f"{remote}/DONE")  # already there when am instrument -w returns
     d.sync.pull_dir(remote, tmp_path / "result")
     result = protocol.read_result(tmp_path / "result")
@@ -385,9 +389,19 @@ def test_am_start_then_poll_done(phone: FakeDevice, d: adbutils.AdbDevice, tmp_p
     assert phone.ran("rm", "-rf", job_dir_on_device(job.id)) and not d.sync.exists(job_dir_on_device(job.id))
 
 
+def test_am_instrument_raw_prints_every_key_and_the_code(phone: FakeDevice, d: adbutils.AdbDevice,
+                                                         tmp_path: Path) -> None:
+    job, _ = _relu_job(tmp_path / "local")
+    _push_job(d, tmp_path / "local/job", job.id)
+    lines = d.shell(["am", "instrument", "-w", "-r", "-e", "job_id", job.id, INSTRUMENTATION]).splitlines()
+    keys = [line.split("=", 1)[0] for line in lines if line.startswith("INSTRUMENTATION_RESULT: ")]
+    assert keys == sorted(keys) and "INSTRUMENTATION_RESULT: status=ok" in lines
+    assert f"INSTRUMENTATION_RESULT: job_id={job.id}" in lines and lines[-1] == "INSTRUMENTATION_CODE: -1"
+
+
 def test_missing_job_folder_gives_an_error_result(d: adbutils.AdbDevice, tmp_path: Path) -> None:
-    out = d.shell(["am", "instrument", "-w", "-e", "job_id", "nope-1", INSTRUMENTATION])
-    assert "status=error" in out and "error_kind=protocol" in out
+    out = d.shell(["am", "instrument", "-w", "-r", "-e", "job_id", "nope-1", INSTRUMENTATION])
+    assert "status=error" in out and "error_kind=protocol" in out and out.endswith("INSTRUMENTATION_CODE: 0")
     d.sync.pull_dir(result_dir_on_device("nope-1"), tmp_path / "r")
     result = protocol.read_result(tmp_path / "r")
     assert result.error["kind"] == "protocol" and result.simulated
@@ -407,7 +421,7 @@ def test_model_error(phone: FakeDevice, d: adbutils.AdbDevice, tmp_path: Path) -
     job, _ = _relu_job(tmp_path / "local")
     _push_job(d, tmp_path / "local/job", job.id)
     out = d.shell(["am", "instrument", "-w", "-e", "job_id", job.id, INSTRUMENTATION])
-    assert "status=error" in out and "error_kind=model_run" in out
+    assert out.startswith(f"devicelab: job {job.id} error model_run: Didn't find op")
     d.sync.pull_dir(result_dir_on_device(job.id), tmp_path / "r")
     result = protocol.read_result(tmp_path / "r")
     assert result.error["kind"] == "model_run" and result.error["message"] == message and result.simulated
@@ -422,7 +436,7 @@ def test_crash(phone: FakeDevice, d: adbutils.AdbDevice, tmp_path: Path) -> None
     _wait_until(lambda: d.shell2(["pidof", APP]).returncode == 1)
     assert not d.sync.exists(f"{result_dir_on_device(job.id)}/DONE")
     crash = d.shell("logcat -d -b crash")
-    assert "E AndroidRuntime: FATAL EXCEPTION: main" in crash and f"Process: {APP}" in crash
+    assert "E AndroidRuntime: FATAL EXCEPTION: devicelab-measure" in crash and f"Process: {APP}" in crash
     out = d.shell(["am", "instrument", "-w", "-e", "job_id", job.id, INSTRUMENTATION])
     assert "shortMsg=Process crashed." in out and "INSTRUMENTATION_CODE: 0" in out
 
@@ -526,3 +540,63 @@ def test_lenet5_tflite_end_to_end(phone: FakeDevice, d: adbutils.AdbDevice, tmp_
     assert (outputs.argmax(axis=1) == labels).mean() > 0.8  # the trained LeNet-5 really ran
     assert len(result.timings_ms.runs) >= 10 and result.timings_ms.load > 0
     assert json.loads((tmp_path / "result/result.json").read_text())["simulated"] is True
+
+
+# --- what a phone does that the host must cope with (issue 12) ------------------------------------------------
+
+
+def test_a_fresh_app_cannot_use_a_folder_adb_made_first(tmp_path: Path) -> None:
+    """Android 11+: /sdcard/Android/data/<pkg> made by the shell before the app ran is not the app's."""
+    fresh = FakeDevice("FRESH1", root=tmp_path / "fresh", app_installed=True, app_folders=False)
+    with FakeAdbServer([fresh]) as fake:
+        d = adbutils.AdbClient(host="127.0.0.1", port=fake.port).device("FRESH1")
+        d.shell(["mkdir", "-p", job_dir_on_device("j1")])
+        out = d.shell(["am", "instrument", "-w", "-r", "-e", "job_id", "j1", INSTRUMENTATION])
+        assert "error_kind=result_unwritable" in out and not d.sync.exists(f"{result_dir_on_device('j1')}/DONE")
+        assert "Failed to ensure" in d.shell("logcat -d -s ContextImpl")
+    other = FakeDevice("FRESH2", root=tmp_path / "fresh2", app_installed=True, app_folders=False)
+    with FakeAdbServer([other]) as fake:
+        d = adbutils.AdbClient(host="127.0.0.1", port=fake.port).device("FRESH2")
+        d.shell(["am", "start", "-W", "-n", f"{APP}/.MeasureActivity"])  # no job: the app makes its folders
+        _wait_until(lambda: d.sync.exists("/sdcard/Android/data/dev.devicelab.app/files/jobs"))
+
+
+def test_an_activity_process_stays_cached_after_its_job(phone: FakeDevice, d: adbutils.AdbDevice,
+                                                        tmp_path: Path) -> None:
+    job, _ = _relu_job(tmp_path / "local")
+    _push_job(d, tmp_path / "local/job", job.id)
+    d.shell(["am", "start", "-n", f"{APP}/.MeasureActivity", "--es", "job_id", job.id])
+    _wait_until(lambda: d.sync.exists(f"{result_dir_on_device(job.id)}/DONE"))
+    _wait_until(lambda: not phone.app.activity_open())
+    assert d.shell(["pidof", APP]).isdigit()  # Activity.finish() does not end the process
+    assert "TOTAL PSS:" in d.shell(["dumpsys", "meminfo", APP])
+
+
+def test_am_start_while_the_activity_runs_follows_the_manifest(phone: FakeDevice, d: adbutils.AdbDevice,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from fakes import android_commands
+
+    phone.hang = True
+    d.shell(["am", "start", "-n", f"{APP}/.MeasureActivity", "--es", "job_id", "old"])
+    _wait_until(phone.app.activity_open)
+    monkeypatch.setattr(android_commands, "activity_launch_mode", lambda: "standard")
+    out = d.shell(["am", "start", "-n", f"{APP}/.MeasureActivity", "--es", "job_id", "new"])
+    assert "Warning: Activity not started, its current task has been brought to the front" in out
+    assert [launch.job_id for launch in phone.app.launches] == ["old"]  # the intent was dropped
+    monkeypatch.setattr(android_commands, "activity_launch_mode", lambda: "singleTop")
+    out = d.shell(["am", "start", "-n", f"{APP}/.MeasureActivity", "--es", "job_id", "new"])
+    assert "intent has been delivered to currently running top-most instance" in out
+    assert [launch.job_id for launch in phone.app.launches] == ["old", "new"]
+    d.shell(["am", "start", "-S", "-n", f"{APP}/.MeasureActivity", "--es", "job_id", "third"])
+    assert phone.app.launches[1].done.wait(5) and phone.app.launches[1].outcome == "killed"
+
+
+def test_crash_kinds_and_logcat_since(phone: FakeDevice, d: adbutils.AdbDevice) -> None:
+    phone.crash_after, phone.crash_kind = 0.1, "native"
+    since = float(d.shell(["date", "+%s"]))
+    d.shell(["am", "start", "-n", f"{APP}/.MeasureActivity", "--es", "job_id", "j"])
+    _wait_until(lambda: d.shell2(["pidof", APP]).returncode == 1)
+    phone.log("E", "AndroidRuntime", "FATAL EXCEPTION: main", pid=4242, buffer="crash", at=since - 100)
+    out = d.shell(["logcat", "-d", "-b", "crash", "-v", "epoch", "-t", f"{since:.3f}"])
+    assert ">>> dev.devicelab.app <<<" in out and "signal 11 (SIGSEGV)" in out and "FATAL" not in out
+    assert out.split()[0].replace(".", "").isdigit()  # -v epoch: seconds since the epoch first

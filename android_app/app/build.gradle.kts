@@ -1,5 +1,5 @@
 // The Android shell around :core: two entry points (MeasureActivity, MeasureInstrumentation) and the
-// TFLite / ONNX Runtime adapters. Build: ./gradlew :app:assembleDebug (needs the Android SDK, platform 34).
+// LiteRT (TFLite) / ONNX Runtime adapters. Build: ./gradlew :app:assembleDebug (needs the Android SDK, platform 34).
 plugins {
     alias(libs.plugins.android.application)
 }
@@ -15,7 +15,7 @@ android {
         versionCode = 1
         versionName = "0.1.0"
         // The pinned runtime versions, for result.extra and for messages when a library does not report its own.
-        buildConfigField("String", "TFLITE_VERSION", "\"${libs.versions.tflite.get()}\"")
+        buildConfigField("String", "LITERT_VERSION", "\"${libs.versions.litert.get()}\"")
         buildConfigField("String", "ORT_VERSION", "\"${libs.versions.onnxruntime.get()}\"")
     }
 
@@ -51,8 +51,9 @@ android {
 
 dependencies {
     implementation(project(":core"))
-    implementation(libs.tflite)
-    implementation(libs.tflite.gpu)
-    implementation(libs.tflite.gpu.api) // GpuDelegateFactory.Options lives here, GpuDelegate needs it
+    implementation(libs.litert)
+    implementation(libs.litert.api) // InterpreterApi and its factory: without it 1.4 fails at runtime
+    implementation(libs.litert.gpu)
+    implementation(libs.litert.gpu.api) // GpuDelegateFactory.Options lives here, GpuDelegate needs it
     implementation(libs.onnxruntime.android)
 }

@@ -21,7 +21,6 @@ from devicelab import protocol
 from devicelab.errors import DevicelabError, UsageError, require
 from devicelab.protocol import MemorySample, Result
 from devicelab.targets.base import Progress, RuntimeTable, Target
-from devicelab.targets.sampling import PeakSampler
 
 PACKAGE = "dev.devicelab.app"
 ACTIVITY = f"{PACKAGE}/.MeasureActivity"
@@ -32,8 +31,12 @@ MIN_APP_VERSION = {protocol.JOB_SCHEMA: 1}
 RUNTIMES = {"tflite": ("tflite", ("xnnpack", "cpu", "gpu", "nnapi")), "onnxruntime": ("onnx", ("cpu", "nnapi"))}
 DEFAULT_APK = Path(__file__).resolve().parents[2] / "android_app/app/build/outputs/apk/debug/app-debug.apk"
 _POLL_S = 0.5
-_PSS_EVERY_S = 1.0
 _LAUNCH_GRACE_S = 3.0  # a process list without the app this soon after launch is not yet a crash
+_FOLDERS_WAIT_S = 15.0  # how long a first launch may take to create the app's files folder
+PSS_METHOD = "dumpsys meminfo TOTAL PSS, read by the host once the job is done"
+# am start's answers when an instance of the activity exists (ActivityStarter results).
+_TASK_TO_FRONT = "its current task has been brought to the front"
+_DELIVERED_TO_TOP = "intent has been delivered to currently running top-most instance"
 
 
 class AndroidError(DevicelabError):
@@ -172,6 +175,7 @@ class AndroidTarget(RuntimeTable, Target):
         self.handle = self.client.device(self.device.serial)
         self.instrument = instrument
         self._app_checked = False
+        self._folders_checked = False
 
     @property
     def name(self) -> str:
@@ -211,6 +215,7 @@ class AndroidTarget(RuntimeTable, Target):
             raise AndroidError(f"installing {apk.name} on {self.device.serial} failed: {output.strip()[:300]}",
                                hint="uninstall an older build signed with another key: adb uninstall " + PACKAGE)
         self._app_checked = False
+        self._folders_checked = False
         return output.strip()
 
     # -- run -----------------------------------------------------------------------------------------
@@ -218,8 +223,9 @@ class AndroidTarget(RuntimeTable, Target):
     def run(self, job_dir: Path, result_dir: Path, progress: Progress | None = None) -> Result:
         job = protocol.read_job(job_dir)
         job_remote, result_remote = f"{APP_FILES}/jobs/{job.id}", f"{APP_FILES}/results/{job.id}"
-        pss = _PssSampler(self)
+        watch = _Watch()
         try:
+            self.ensure_app_folders()  # before the first push: a folder adb makes first is not the app's
             self._shell(["rm", "-rf", job_remote, result_remote])
             self._shell(["mkdir", "-p", job_remote])
             files = sorted(p for p in job_dir.rglob("*") if p.is_file())
@@ -227,10 +233,8 @@ class AndroidTarget(RuntimeTable, Target):
                 if progress:
                     progress("push", index, len(files))
                 self._push(file, f"{job_remote}/{file.relative_to(job_dir).as_posix()}")
-            launched = self._launch(job)
-            pss.start()
-            outcome = self._wait(job, result_remote, launched, progress)
-            pss.stop()
+            self._launch(job, watch)
+            outcome = self._wait(job, result_remote, watch, progress)
             if outcome != "done":
                 return self._fail(job.id, result_dir, *outcome)
             result_dir.mkdir(parents=True, exist_ok=True)
@@ -244,59 +248,133 @@ class AndroidTarget(RuntimeTable, Target):
             return self._fail(job.id, result_dir, "storage_full", f"no space left on {self.device.serial}: {exc}",
                               "free some storage on the device")
         finally:
-            pss.stop()
             with contextlib.suppress(_DeviceGone, Exception):  # cleaning a vanished device is not an error
                 self._shell(["rm", "-rf", job_remote, result_remote])
-        return self._augment(result, result_dir, pss)
+        return self._augment(result, result_dir, watch)
 
-    def _launch(self, job: protocol.Job) -> float:
-        if self.instrument:
-            # `am instrument -w` blocks until the job ends: run it aside and watch for DONE as with the Activity.
-            command = ["am", "instrument", "-w", "-e", "job_id", job.id, INSTRUMENTATION]
-            threading.Thread(target=lambda: self._shell(command, timeout=job.timeout_seconds + 30),
-                             daemon=True).start()
-        else:
-            output = self._shell(["am", "start", "-n", ACTIVITY, "--es", "job_id", job.id])
-            if "Error" in output:
-                raise AndroidError(f"could not start the app on {self.device.serial}: {output.strip()[:300]}",
-                                   hint="reinstall it with `devicelab android install`")
-        return time.monotonic()
+    def ensure_app_folders(self) -> None:
+        """Make sure the app created its own files folder (jobs/, results/) before anything is pushed there.
 
-    def _wait(self, job: protocol.Job, result_remote: str, launched: float,
-              progress: Progress | None) -> str | tuple[str, str, str | None]:
-        deadline = launched + job.timeout_seconds
+        The app creates it on every launch (getExternalFilesDir). On a fresh install it does not exist yet, and a
+        folder that adb creates first belongs to the shell: on Android 11+ the app can then neither read the job
+        nor write its result. So a fresh app is launched once, without a job, and given time to make it.
+        """
+        if self._folders_checked or self._exists(f"{APP_FILES}/jobs"):
+            self._folders_checked = True
+            return
+        output = self._shell(["am", "start", "-S", "-n", ACTIVITY])
+        if "Error" in output:
+            raise AndroidError(f"could not start the app on {self.device.serial}: {output.strip()[:300]}",
+                               hint="reinstall it with `devicelab android install`")
+        deadline = time.monotonic() + _FOLDERS_WAIT_S
         while time.monotonic() < deadline:
-            if self._exists(f"{result_remote}/{protocol.DONE_MARKER}"):
+            if self._exists(f"{APP_FILES}/jobs"):
+                self._folders_checked = True
+                return
+            time.sleep(_POLL_S)
+        raise AndroidError(f"the devicelab app on {self.device.serial} did not create its files folder {APP_FILES}",
+                           hint=f"a folder made by adb before the app first ran is not the app's: remove it (adb "
+                                f"shell rm -rf /sdcard/Android/data/{PACKAGE}) or reinstall the app, then retry")
+
+    def _launch(self, job: protocol.Job, watch: _Watch) -> None:
+        watch.since = self._device_time()
+        if self.instrument:
+            # `am instrument -w` blocks until the job ends: run it aside, keep what it prints, watch for DONE.
+            # -r: every key of the app's bundles as INSTRUMENTATION_RESULT lines (without it only the stream text).
+            command = ["am", "instrument", "-w", "-r", "-e", "job_id", job.id, INSTRUMENTATION]
+            watch.start_instrument(lambda: self._shell(command, timeout=job.timeout_seconds + 30))
+        else:
+            # -S: stop whatever instance is left (an interrupted run) so that this intent starts this job.
+            output = self._shell(["am", "start", "-S", "-n", ACTIVITY, "--es", "job_id", job.id])
+            problem = am_start_problem(output)
+            if problem:
+                raise AndroidError(f"the app on {self.device.serial} did not take job {job.id}: {problem}",
+                                   hint="update the app with `devicelab android install`, or stop it with "
+                                        f"`adb shell am force-stop {PACKAGE}` and retry")
+        watch.launched = time.monotonic()
+
+    def _device_time(self) -> float | None:
+        """The device clock (seconds since the epoch), to read only the log lines written after a launch."""
+        with contextlib.suppress(DevicelabError, ValueError):
+            return float(self._shell(["date", "+%s"]).strip())
+        return None
+
+    def _wait(self, job: protocol.Job, result_remote: str, watch: _Watch,
+              progress: Progress | None) -> str | tuple[str, str, str | None]:
+        deadline = watch.launched + job.timeout_seconds
+        done = f"{result_remote}/{protocol.DONE_MARKER}"
+        while time.monotonic() < deadline:
+            if self._exists(done):
                 return "done"
-            elapsed = time.monotonic() - launched
+            elapsed = time.monotonic() - watch.launched
             if progress:
                 progress("running on device", int(elapsed), int(job.timeout_seconds))
-            if elapsed > _LAUNCH_GRACE_S and not self._shell(["pidof", PACKAGE]).strip():
-                if self._exists(f"{result_remote}/{protocol.DONE_MARKER}"):
+            if watch.instrument_finished():
+                if self._exists(done):
                     return "done"
-                crash = self._crash_line()
-                return ("crash", f"the devicelab app died on {self.device.serial} during job {job.id}"
-                        + (f": {crash}" if crash else ""), "see `adb logcat -b crash` for the full stack trace")
+                failure = self._instrument_failure(job, watch)
+                if failure is not None:
+                    return failure
+            pid = self._shell(["pidof", PACKAGE]).strip().split()
+            if pid:
+                watch.pid = int(pid[0])
+            elif elapsed > _LAUNCH_GRACE_S:
+                if self._exists(done):
+                    return "done"
+                return self._death(job, watch)
             time.sleep(_POLL_S)
         self._shell(["am", "force-stop", PACKAGE])
         return ("timeout", f"job {job.id} did not finish on {self.device.serial} within {job.timeout_seconds:g} s; "
                 "the app was stopped", "raise --timeout, or run fewer samples")
 
-    def _crash_line(self) -> str:
-        """'FATAL EXCEPTION: <thread>: <exception line>' from the crash log, as far as it is there."""
-        lines = self._shell(["logcat", "-d", "-b", "crash"]).splitlines()
-        fatal = max((i for i, line in enumerate(lines) if "FATAL EXCEPTION" in line), default=None)
-        if fatal is None:
-            return ""
-        head = lines[fatal].split("FATAL EXCEPTION", 1)[1].strip(": ")
-        cause = next((line.split(": ", 1)[-1].split("AndroidRuntime: ", 1)[-1] for line in lines[fatal + 1:]
-                      if "Exception" in line or "Error" in line), "")
-        return f"FATAL EXCEPTION in {head}: {cause.strip()}"[:300]
+    def _instrument_failure(self, job: protocol.Job, watch: _Watch) -> tuple[str, str, str | None] | None:
+        """Why `am instrument -w` ended without a DONE, from what it printed; None when it tells nothing."""
+        if watch.instrument_error is not None:
+            if isinstance(watch.instrument_error, _DeviceGone):
+                raise watch.instrument_error
+            return None  # adb hiccup on that connection: DONE and the process list decide
+        report = parse_instrument(watch.instrument_output or "")
+        if report.failed:
+            return ("instrumentation_failed", f"am instrument could not run {INSTRUMENTATION} on "
+                    f"{self.device.serial}: {report.failed}",
+                    "install the app (with its instrumentation) with `devicelab android install`")
+        if report.crashed:
+            return self._death(job, watch)
+        if report.results.get("status") == "error":
+            kind = report.results.get("error_kind") or "app_error"
+            message = report.results.get("error_message") or report.stream or "no message"
+            return (kind, f"the devicelab app on {self.device.serial} could not run job {job.id}: {message}",
+                    "see `adb logcat -s devicelab`")
+        return None
 
-    def _augment(self, result: Result, result_dir: Path, pss: _PssSampler) -> Result:
-        """Add what only the host sees: PSS from dumpsys meminfo, and which device and server this was."""
-        if pss.peak:
-            result.memory.append(MemorySample("pss_peak", pss.peak / 1024, "MiB", pss.METHOD, "run"))
+    def _death(self, job: protocol.Job, watch: _Watch) -> tuple[str, str, str | None]:
+        """The app's process is gone without a DONE: say how it died, from this launch's log lines only."""
+        lines = self._shell(["logcat", "-d", "-b", "crash,main,system", "-v", "epoch"]
+                            + (["-t", f"{watch.since:.3f}"] if watch.since is not None else [])).splitlines()
+        kind, detail = diagnose_death(lines, watch.pid, since=watch.since)
+        where = f"on {self.device.serial} during job {job.id}"
+        if kind == "native_crash":
+            return (kind, f"the devicelab app crashed in native code {where}: {detail}",
+                    "a runtime's native library or a delegate crashed; `adb logcat -b crash` shows the tombstone")
+        if kind == "low_memory_kill":
+            return (kind, f"Android killed the devicelab app for lack of memory {where}: {detail}",
+                    "measure fewer samples or a smaller variant, or close other apps")
+        return ("crash", f"the devicelab app died {where}" + (f": {detail}" if detail else " (no crash report "
+                "since the launch)"), "see `adb logcat -b crash` for the full stack trace")
+
+    def _augment(self, result: Result, result_dir: Path, watch: _Watch) -> Result:
+        """Add what only the host sees: PSS between phases (after the job), am instrument's own answer, which
+        device and server this was. Nothing is read from the host while the job is timed: `dumpsys meminfo`
+        makes the app's process collect garbage and walk its heap."""
+        if not self.instrument:  # an instrumented process is gone by now; an activity's stays cached
+            with contextlib.suppress(DevicelabError, _DeviceGone):
+                pss = _pss_kib(self._shell(["dumpsys", "meminfo", PACKAGE], timeout=10))
+                if pss is not None:
+                    result.memory.append(MemorySample("pss", pss / 1024, "MiB", PSS_METHOD, "after_run"))
+        if watch.instrument_finished(wait=5):
+            report = parse_instrument(watch.instrument_output or "")
+            result.extra["instrumentation"] = {"code": report.code, "status": report.results.get("status"),
+                                               "stream": report.stream}
         result.device.update(serial=self.device.serial, adb_server=self.device.server)
         protocol.write_result(result_dir, result)
         return result
@@ -367,20 +445,129 @@ class _StorageFull(Exception):
     """A push failed for lack of space on /sdcard."""
 
 
-class _PssSampler(PeakSampler):
-    """Peak PSS (KiB) of the app from `dumpsys meminfo`, sampled by the host while the job runs."""
+class _Watch:
+    """One job's launch: when (device clock and host clock), the app's pid, and `am instrument -w` run aside."""
 
-    period = _PSS_EVERY_S
-    METHOD = "dumpsys meminfo TOTAL PSS, sampled by the host every 1 s"
+    def __init__(self) -> None:
+        self.since: float | None = None
+        self.launched = time.monotonic()
+        self.pid: int | None = None
+        self.instrument_output: str | None = None
+        self.instrument_error: BaseException | None = None
+        self._thread: threading.Thread | None = None
 
-    def __init__(self, target: AndroidTarget) -> None:
-        super().__init__("pss")
-        self.target = target
+    def start_instrument(self, call: Any) -> None:
+        def run() -> None:
+            try:
+                self.instrument_output = call()
+            except BaseException as exc:  # kept for the waiting thread: never an "Exception in thread" traceback
+                self.instrument_error = exc
 
-    def sample(self) -> int | None:
-        try:
-            text = self.target.handle.shell(["dumpsys", "meminfo", PACKAGE], timeout=10)
-        except Exception:  # a busy or vanished device: no reading this time
-            return None
-        found = re.search(r"TOTAL PSS:\s*(\d+)", text) or re.search(r"^\s*TOTAL\s+(\d+)", text, re.M)
-        return int(found.group(1)) if found else None
+        self._thread = threading.Thread(target=run, name="am-instrument", daemon=True)
+        self._thread.start()
+
+    def instrument_finished(self, wait: float = 0) -> bool:
+        if self._thread is None:
+            return False
+        self._thread.join(wait)
+        return not self._thread.is_alive()
+
+
+@dataclass
+class InstrumentReport:
+    """What `am instrument -w` printed, read back: the final bundle's keys, its code, or why it failed."""
+
+    results: dict[str, str]
+    code: int | None
+    stream: str
+    failed: str | None  # INSTRUMENTATION_FAILED: the instrumentation could not start
+    crashed: bool  # the system's "Process crashed." bundle
+
+
+def parse_instrument(text: str) -> InstrumentReport:
+    """Reads `am instrument -w` output in raw (-r: INSTRUMENTATION_RESULT key=value lines, values may span
+    lines, then INSTRUMENTATION_CODE) or default mode (only the final bundle's stream text is printed)."""
+    results: dict[str, str] = {}
+    code, key = None, None
+    stream_lines: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("INSTRUMENTATION_RESULT: "):
+            key, _, value = line[len("INSTRUMENTATION_RESULT: "):].partition("=")
+            results[key] = value
+        elif line.startswith("INSTRUMENTATION_CODE: "):
+            key = None
+            with contextlib.suppress(ValueError):
+                code = int(line.split(":", 1)[1])
+        elif line.startswith(("INSTRUMENTATION_STATUS", "INSTRUMENTATION_FAILED", "onError:")):
+            key = None
+        elif key is not None:
+            results[key] += "\n" + line
+        elif line.strip():
+            stream_lines.append(line)
+    stream = results.get("stream", "\n".join(stream_lines)).strip()
+    if "status" not in results and (found := re.match(r"devicelab: (?:job (\S+) )?(ok|error)(?: (\w+): (.*))?",
+                                                      stream, re.S)):
+        results.update(status=found.group(2), **({"job_id": found.group(1)} if found.group(1) else {}),
+                       **({"error_kind": found.group(3), "error_message": found.group(4).strip()}
+                          if found.group(3) else {}))
+    failed = re.search(r"INSTRUMENTATION_FAILED: \S+", text)
+    status_error = re.search(r"INSTRUMENTATION_STATUS: Error=(.*)", text)
+    failure = None
+    if failed:
+        failure = failed.group(0) + (f" ({status_error.group(1).strip()})" if status_error else "")
+    return InstrumentReport(results, code, stream, failure, results.get("shortMsg") == "Process crashed.")
+
+
+def am_start_problem(output: str) -> str | None:
+    """Why `am start` did not deliver the job to the app, or None when it did."""
+    if "Error" in output:
+        return output.strip()[:300]
+    if _TASK_TO_FRONT in output:
+        return ("Android brought the app's existing task to the front and dropped the intent "
+                f"(\"Warning: Activity not started, {_TASK_TO_FRONT}\")")
+    return None  # started, or delivered to the running instance (onNewIntent)
+
+
+_LOG_LINE = re.compile(r"^\s*(\d+\.\d+)\s+(\d+)\s+\d+\s+([VDIWEF])\s+(.*?)\s*: (.*)$")
+
+
+def diagnose_death(lines: list[str], pid: int | None, since: float | None = None) -> tuple[str, str]:
+    """(kind, detail) of the app's death from `logcat -v epoch` lines: a Java crash, a native crash (a tombstone
+    from crash_dump, which logs under its own pid), or a kill by lmkd. Only lines after ``since`` that belong to
+    the app's process (``pid`` when known) count: the crash buffer keeps other apps' and older crashes."""
+    parsed = []
+    for line in lines:
+        found = _LOG_LINE.match(line)
+        if found and (since is None or float(found.group(1)) >= since - 0.001):
+            parsed.append((int(found.group(2)), found.group(4), found.group(5)))
+
+    def ours(p: int | None) -> bool:
+        return pid is None or p == pid
+
+    for i, (p, tag, message) in enumerate(parsed):
+        if tag == "AndroidRuntime" and message.startswith("FATAL EXCEPTION"):
+            block = [m for q, t, m in parsed[i + 1:i + 8] if q == p and t == "AndroidRuntime"]
+            process = next((m for m in block if m.startswith("Process: ")), "")
+            found = re.match(r"Process: (\S+), PID: (\d+)", process)
+            if not found or found.group(1) != PACKAGE or not ours(int(found.group(2))):
+                continue
+            cause = next((m for m in block if not m.startswith(("Process: ", "\tat ")) and
+                          ("Exception" in m or "Error" in m)), "")
+            thread = message.split("FATAL EXCEPTION", 1)[1].strip(": ")
+            return "crash", f"FATAL EXCEPTION in {thread}: {cause.strip()}"[:300]
+        if tag == "DEBUG" and f">>> {PACKAGE} <<<" in message:
+            found = re.search(r"pid: (\d+)", message)
+            if found and ours(int(found.group(1))):
+                signal = next((m for q, t, m in parsed[i + 1:i + 6] if t == "DEBUG" and m.startswith("signal")), "")
+                return "native_crash", f"{signal or 'a fatal signal'} (pid {found.group(1)})"[:300]
+        if tag == "lowmemorykiller" and f"'{PACKAGE}'" in message:
+            found = re.search(r"'\S+' \((\d+)\)", message)
+            if found and ours(int(found.group(1))):
+                return "low_memory_kill", message[:300]
+    return "crash", ""
+
+
+def _pss_kib(text: str) -> int | None:
+    """TOTAL PSS (KiB) from `dumpsys meminfo <package>`, or None ("No process found")."""
+    found = re.search(r"TOTAL PSS:\s*(\d+)", text) or re.search(r"^\s*TOTAL\s+(\d+)", text, re.M)
+    return int(found.group(1)) if found else None

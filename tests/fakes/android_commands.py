@@ -1,17 +1,32 @@
 """The Android commands of the fake shell: getprop, pm, am, dumpsys, pidof, logcat.
 
+``dumpsys meminfo dev.devicelab.app`` while a job runs makes the app collect garbage (logged, and counted in
+``app.meminfo_during_jobs``), as ActivityThread.dumpMemInfo does in the measured process.
+
 Output follows what Android 14 prints closely enough for parsers written against real devices (adbutils'
 ``app_info`` regexes, ``INSTRUMENTATION_CODE`` lines, ``dumpsys meminfo`` TOTAL rows). Exit codes: ``pm``
 failures exit 1; unknown ``pm``/``am`` subcommands exit 255 (ShellCommand's -1); ``am start`` of a missing
 activity prints "Error type 3" and exits 1; ``am instrument`` of a missing instrumentation exits 1. The exit
-code of ``am instrument -w`` for a finished run is 0 whatever the app did: parse ``INSTRUMENTATION_CODE`` /
-``INSTRUMENTATION_RESULT``, as with real devices.
+code of ``am instrument -w`` for a finished run is 0 whatever the app did, as with real devices.
+
+``am instrument -w`` prints what AOSP's Instrument.TextStatusReporter prints: without ``-r``, a bundle holding
+``stream`` (Instrumentation.REPORT_KEY_STREAMRESULT) prints ONLY that text, so the app's final bundle gives no
+INSTRUMENTATION_RESULT / INSTRUMENTATION_CODE lines at all; with ``-r`` (raw) every key prints as
+``INSTRUMENTATION_RESULT: key=value`` (sorted) followed by ``INSTRUMENTATION_CODE: n``. A crash gives
+``INSTRUMENTATION_RESULT: shortMsg=Process crashed.`` and code 0 in both modes (the bundle comes from the system).
+
+``am start`` of MeasureActivity while an instance of it exists (a job still running, an interrupted run) does
+what Android does with the launch mode declared in android_app's AndroidManifest.xml: "standard" brings the task
+to the front and drops the intent ("Warning: Activity not started, its current task has been brought to the
+front"); "singleTop" delivers it to the running instance (onNewIntent). ``-S`` force-stops the app first.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from .android_device import FsError, LogLine, read_fake_apk
 from .devicelab_app import ACTIVITY, APP_PACKAGE, INSTRUMENTATION, Launch
@@ -147,6 +162,17 @@ def _pm_clear(p: Proc, args: list[str]) -> int:
 
 # --- am ----------------------------------------------------------------------------------------------
 
+_MANIFEST = Path(__file__).resolve().parents[2] / "android_app/app/src/main/AndroidManifest.xml"
+
+
+def activity_launch_mode() -> str:
+    """android:launchMode of MeasureActivity in the real app's manifest ("standard" when not declared)."""
+    text = _MANIFEST.read_text() if _MANIFEST.is_file() else ""
+    element = re.search(r"<activity\b[^>]*android:name=\"\.MeasureActivity\"[^>]*>", text, re.S)
+    mode = re.search(r'android:launchMode="(\w+)"', element.group(0)) if element else None
+    return mode.group(1) if mode else "standard"
+
+
 _AM_VALUE_OPTIONS = {"-n", "-a", "-d", "-t", "-c", "-f", "-p", "-R", "-P", "--user", "--display", "--sampling",
                      "--start-profiler", "--windowingMode", "--activityType", "--task", "--abi",
                      "--receiver-permission", "--instrumentation-display"}
@@ -247,6 +273,11 @@ def _am_start(p: Proc, args: list[str]) -> int:
         return 1
     if "-S" in intent.flags:
         device.app.force_stop(reason="am start -S")
+    elif device.app.activity_open():
+        if activity_launch_mode() == "standard":
+            p.print("Warning: Activity not started, its current task has been brought to the front")
+            return 0  # the intent is not delivered: the running instance never hears of this job
+        p.print("Warning: Activity not started, intent has been delivered to currently running top-most instance.")
     started = time.monotonic()
     launch = device.app.launch(intent.extras.get("job_id"), via="activity")
     if "-W" in intent.flags:
@@ -277,25 +308,47 @@ def _am_instrument(p: Proc, args: list[str]) -> int:
         return 0
     if not launch.wait(p.alive):
         return 1  # the client went away (or the device was unplugged): nobody reads the rest
-    _instrumentation_report(p, launch)
+    _instrumentation_report(p, launch, raw="-r" in intent.flags)
     return 0
 
 
-def _instrumentation_report(p: Proc, launch: Launch) -> None:
+def instrumentation_bundle(launch: Launch) -> tuple[int, dict[str, str]]:
+    """The final (code, bundle) MeasureInstrumentation.onStart() passes to finish(), or the system's on a crash."""
     if launch.outcome in ("crashed", "killed"):
-        p.print("INSTRUMENTATION_RESULT: shortMsg=Process crashed.")
-        p.print("INSTRUMENTATION_CODE: 0")
-        return
+        return 0, {"shortMsg": "Process crashed."}
     if launch.outcome == "no_job":
-        p.print("INSTRUMENTATION_RESULT: status=error")
-        p.print("INSTRUMENTATION_RESULT: error=no job_id extra (use -e job_id ID)")
-        p.print("INSTRUMENTATION_CODE: 0")
+        message = (f"no job: pass job_id <id> (a folder under /storage/emulated/0/Android/data/{APP_PACKAGE}/"
+                   "files/jobs) or job_dir <path>")
+        return 0, {"id": "devicelab", "status": "error", "error_kind": "usage", "error_message": message,
+                   "stream": f"devicelab: error usage: {message}\n"}
+    if launch.outcome == "no_storage":
+        message = "external storage is not available, so there is no jobs/ or results/ folder"
+        return 0, {"id": "devicelab", "status": "error", "error_kind": "result_unwritable", "error_message": message,
+                   "stream": f"devicelab: error result_unwritable: {message}\n"}
+    job_id = launch.job_id or ""
+    bundle = {"id": "devicelab", "job_id": job_id, "status": launch.outcome or "error",
+              "result_dir": f"/storage/emulated/0/Android/data/{APP_PACKAGE}/files/results/{job_id}"}
+    result = launch.result
+    if result is not None and result.error:
+        kind, message = result.error.get("kind"), result.error.get("message")
+        bundle.update(error_kind=str(kind), error_message=str(message),
+                      stream=f"devicelab: job {job_id} error {kind}: {message}\n")
+        return 0, bundle
+    used = result.runtime_used if result is not None else None
+    bundle.update(runtime_used=str(used), stream=f"devicelab: job {job_id} ok ({used}), result in "
+                                                 f"{bundle['result_dir']}\n")
+    return -1, bundle
+
+
+def _instrumentation_report(p: Proc, launch: Launch, raw: bool) -> None:
+    """Instrument.TextStatusReporter.onInstrumentationFinishedLocked, as in AOSP."""
+    code, bundle = instrumentation_bundle(launch)
+    if not raw and "stream" in bundle:
+        p.print(bundle["stream"])  # System.out.println(pretty): the stream text only, no result lines
         return
-    p.print(f"INSTRUMENTATION_RESULT: status={launch.outcome}")
-    p.print(f"INSTRUMENTATION_RESULT: job_id={launch.job_id}")
-    if launch.result is not None and launch.result.error:
-        p.print(f"INSTRUMENTATION_RESULT: error_kind={launch.result.error.get('kind')}")
-    p.print("INSTRUMENTATION_CODE: -1")
+    for key in sorted(bundle):
+        p.print(f"INSTRUMENTATION_RESULT: {key}={bundle[key]}")
+    p.print(f"INSTRUMENTATION_CODE: {code}")
 
 
 def _am_force_stop(p: Proc, args: list[str]) -> int:
@@ -374,6 +427,12 @@ def _dumpsys_meminfo(p: Proc, args: list[str]) -> int:
     if target is None or pid is None or target not in (APP_PACKAGE, str(pid)):
         p.print(f"No process found for: {target}")
         return 0
+    if device.app.job_running():
+        # ActivityThread.dumpMemInfo in the app's process: a full collection and a walk over its heap, right
+        # inside whatever the app is timing. Counted, so tests can check that nobody does this mid-job.
+        device.app.meminfo_during_jobs += 1
+        device.log("I", APP_PACKAGE, "Explicit concurrent mark compact GC freed 2104(118KB) AllocSpace objects, "
+                   "0(0B) LOS objects, 49% free, 3412KB/6824KB, paused 61us,18us total 21.402ms", pid=pid)
     total = device.app.memory_kb()  # the app's memory in KB; PSS == RSS: the fake shares no pages
     native, java = int(total * 0.45), int(total * 0.12)
     code, stack, other = int(total * 0.18), 96, 0
@@ -412,6 +471,7 @@ def _dumpsys_meminfo(p: Proc, args: list[str]) -> int:
 def _logcat(p: Proc) -> int:
     args = list(p.argv[1:])
     dump, clear, silent, style, tail, pid = False, False, False, "threadtime", None, None
+    since: float | None = None
     buffers: set[str] = set()
     specs: list[str] = []
     i = 0
@@ -430,6 +490,8 @@ def _logcat(p: Proc) -> int:
                 buffers |= {"main", "system", "crash", "events", "radio"} if value == "all" else set(value.split(","))
             elif arg in ("-v", "--format"):
                 style = value
+            elif arg in ("-t", "-T") and not value.isdigit():  # '<time>': lines since then (-t implies -d)
+                since, dump = _log_time(value), dump or arg == "-t"
             elif arg in ("-t", "-T"):
                 tail, dump = int(value), dump or arg == "-t"
             else:
@@ -448,7 +510,7 @@ def _logcat(p: Proc) -> int:
         return 0
     selector = _log_filter(buffers or _DEFAULT_BUFFERS, specs, silent, pid)
     with p.device.log_changed:
-        lines = [line for line in p.device.logs if selector(line)]
+        lines = [line for line in p.device.logs if selector(line) and (since is None or line.time >= since)]
         seen = len(p.device.logs)
     for line in lines[-tail:] if tail else lines:
         p.print(line.format(style))
@@ -463,6 +525,19 @@ def _logcat(p: Proc) -> int:
             if selector(line):
                 p.print(line.format(style))
     return 0
+
+
+def _log_time(value: str) -> float:
+    """logcat's -t/-T time: 'sssss.mmm' (seconds since the epoch) or 'MM-DD hh:mm:ss.mmm' (this year, local)."""
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        parsed = time.strptime(f"{time.localtime().tm_year}-{value}", "%Y-%m-%d %H:%M:%S.%f")
+    except ValueError:
+        raise UsageError(f"unknown time format '{value}'") from None
+    return time.mktime(parsed) + float("0." + value.rsplit(".", 1)[-1])
 
 
 def _log_filter(buffers: set[str], specs: list[str], silent: bool, pid: int | None) -> Callable[[LogLine], bool]:

@@ -8,7 +8,14 @@ included), so nothing a test sends can touch the host outside it.
 Behaviours a test sets as attributes (at construction or later) to provoke failures:
 
 ``app_installed`` / ``app_version_code``  whether ``dev.devicelab.app`` is installed, and its versionCode
-``crash_after``       seconds after a launch the app dies: no result, ``pidof`` empty, FATAL EXCEPTION in logcat
+``crash_after``       seconds after a launch the app dies: no result, ``pidof`` empty, and in logcat what kills it
+``crash_kind``        how it dies: "java" (FATAL EXCEPTION in the crash buffer, under the app's pid), "native"
+                      (a tombstone from crash_dump: ``>>> dev.devicelab.app <<<``, signal 11) or "lmk" (lmkd's
+                      ``lowmemorykiller: Kill 'dev.devicelab.app' (pid)``)
+``app_folders``       (default True) the app has run since it was installed, so its external files folder
+                      (jobs/, results/) exists and is its own. False: a fresh install, where it is missing; a
+                      folder the shell makes there first (``mkdir``/``push``) is not the app's, which then cannot
+                      read or write it (Android 11+)
 ``hang``              the app never writes a result and keeps running until ``am force-stop``
 ``model_error``       the app writes an error result of kind ``model_run`` with this message instead of running
 ``unplug_after``      seconds after a launch the device is removed from its server (connections dropped)
@@ -87,6 +94,8 @@ class LogLine:
         stamp = time.strftime("%m-%d %H:%M:%S", time.localtime(self.time)) + f".{int(self.time * 1000) % 1000:03d}"
         if style == "time":
             return f"{stamp} {self.level}/{self.tag}({self.pid:5d}): {self.message}"
+        if style == "epoch":  # seconds since the epoch, as `logcat -v epoch`
+            return f"{self.time:14.3f} {self.pid:5d} {self.tid:5d} {self.level} {self.tag}: {self.message}"
         if style == "brief":
             return f"{self.level}/{self.tag}({self.pid:5d}): {self.message}"
         return f"{stamp} {self.pid:5d} {self.tid:5d} {self.level} {self.tag}: {self.message}"
@@ -129,7 +138,8 @@ class FakeDevice:
                  app_version_code: int = 1, storage_free_bytes: int = 48 * 2**30,
                  storage_total_bytes: int = 128 * 2**30, crash_after: float | None = None, hang: bool = False,
                  unplug_after: float | None = None, model_error: str | None = None,
-                 app_memory_kb: int | None = None, runtime_factory: Callable[[Any], Any] | None = None) -> None:
+                 app_memory_kb: int | None = None, runtime_factory: Callable[[Any], Any] | None = None,
+                 crash_kind: str = "java", app_folders: bool = True) -> None:
         if state not in STATES:
             raise ValueError(f"state must be one of {STATES}, not {state!r}")
         self.serial, self.model, self.manufacturer, self.android = serial, model, manufacturer, android
@@ -142,6 +152,8 @@ class FakeDevice:
         self.storage_free_bytes, self.storage_total_bytes = storage_free_bytes, storage_total_bytes
         self.crash_after, self.hang, self.unplug_after = crash_after, hang, unplug_after
         self.model_error, self.app_memory_kb, self.runtime_factory = model_error, app_memory_kb, runtime_factory
+        self.crash_kind = crash_kind
+        self.app_made_its_folders = False  # set by the simulated app when it creates files/ itself
         self.props = self._default_props()
         self.props.update(props or {})
 
@@ -163,6 +175,8 @@ class FakeDevice:
         self.app = SimulatedApp(self)
         if app_installed:
             self.install_package({"package": APP_PACKAGE, "versionCode": app_version_code})
+            if app_folders:
+                self.app.ensure_folders()
         self.log("I", "ActivityManager", "System now ready", pid=1400, buffer="system")
 
     def __repr__(self) -> str:
@@ -355,17 +369,21 @@ class FakeDevice:
             external = self.host_path(f"/sdcard/Android/data/{name}")
             if external.exists():
                 self.remove_tree(external)
+            if name == APP_PACKAGE:
+                self.app_made_its_folders = False
             shutil.rmtree(self.root / "data/data" / name, ignore_errors=True)
         return True
 
     # --- logcat -----------------------------------------------------------------------------------------
 
     def log(self, level: str, tag: str, message: str, *, pid: int = 1400, tid: int | None = None,
-            buffer: str = "main") -> None:
+            buffer: str = "main", at: float | None = None) -> None:
+        """Append a log line (``at``: its time, for tests that plant old lines; default now)."""
         if level not in _LEVELS:
             raise ValueError(f"log level must be one of {_LEVELS}")
         with self.log_changed:
-            self.logs.append(LogLine(time.time(), pid, tid or pid, level, tag, message, buffer))
+            self.logs.append(LogLine(time.time() if at is None else at, pid, tid or pid, level, tag, message,
+                                     buffer))
             self.log_changed.notify_all()
 
     def clear_logs(self) -> None:

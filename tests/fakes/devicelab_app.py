@@ -9,9 +9,13 @@ Android-only delegates (gpu, nnapi) fall back to XNNPACK / the CPU provider, and
 Every result is rewritten with ``simulated: true`` and an Android ``device`` block before ``DONE`` appears:
 run_job writes into a private staging folder, the app publishes from there.
 
-The "process" starts with the first launch, runs jobs one at a time (like a single-thread executor) and exits
-when no job is left; ``pidof`` shows its pid meanwhile. ``crash_after`` / ``hang`` / ``model_error`` /
-``unplug_after`` on the device change that story (see android_device).
+The "process" starts with the first launch and runs jobs one at a time (like a single-thread executor). As on
+Android, a process started for an Activity stays alive (cached) after its job, so ``pidof`` and ``dumpsys
+meminfo`` still see it; one started by ``am instrument`` is killed when the instrumentation finishes. Every
+launch first makes the app's external files folder (files/jobs, files/results), as the real app does; a folder
+that the shell made before the app ever ran is not the app's, and the app can neither read a job from it nor
+write a result there (outcome "no_storage", no DONE). ``crash_after`` / ``crash_kind`` / ``hang`` /
+``model_error`` / ``unplug_after`` on the device change that story (see android_device).
 """
 
 from __future__ import annotations
@@ -81,7 +85,8 @@ def simulated_runtime_factory(job: Job) -> Any:
 class Launch:
     """One launch of the app for one job; ``outcome`` is set when ``done`` is.
 
-    outcome: "ok" | "error" (a result was written) | "crashed" | "killed" (force-stop, reinstall) | "no_job".
+    outcome: "ok" | "error" (a result was written) | "crashed" | "killed" (force-stop, reinstall) | "no_job" |
+    "no_storage" (the external files folder is not the app's: nothing read, nothing written).
     """
 
     job_id: str | None
@@ -90,6 +95,7 @@ class Launch:
     done: threading.Event = field(default_factory=threading.Event)
     outcome: str | None = None
     result: Result | None = None
+    storage_ok: bool = True  # the app's external files folder was usable at launch
 
     def wait(self, alive: Callable[[], bool]) -> bool:
         """Wait until the launch ends or ``alive()`` turns False (client gone, device unplugged)."""
@@ -116,6 +122,8 @@ class SimulatedApp:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.launches: list[Launch] = []
+        self.meminfo_during_jobs = 0  # `dumpsys meminfo` calls that hit a running job (each forces a GC)
+        self._running = 0
 
     @property
     def pid(self) -> int | None:
@@ -134,6 +142,33 @@ class SimulatedApp:
             pass
         return 65536
 
+    def job_running(self) -> bool:
+        return self._running > 0 and self.pid is not None
+
+    def activity_open(self) -> bool:
+        """True while a MeasureActivity instance exists (its job runs; it finishes itself afterwards)."""
+        proc = self._proc
+        return proc is not None and not proc.dead.is_set() and any(launch.via == "activity" for launch in proc.launches)
+
+    def app_dir(self) -> Path:
+        return self.device.host_path(f"/sdcard/Android/data/{APP_PACKAGE}")
+
+    def ensure_folders(self) -> bool:
+        """What getExternalFilesDir(null) + mkdirs do on every launch; False when the folder is not the app's."""
+        device = self.device
+        if device.app_made_its_folders:
+            for sub in ("jobs", "results"):
+                (self.app_dir() / "files" / sub).mkdir(parents=True, exist_ok=True)
+            return True
+        if self.app_dir().exists():  # made by the shell (adb push / mkdir) before the app ever ran
+            device.log("W", "ContextImpl", f"Failed to ensure /storage/emulated/0/Android/data/{APP_PACKAGE}/files:"
+                       " java.lang.IllegalStateException: Failed to prepare it: Permission denied")
+            return False
+        for sub in ("jobs", "results"):
+            (self.app_dir() / "files" / sub).mkdir(parents=True)
+        device.app_made_its_folders = True
+        return True
+
     def launch(self, job_id: str | None, via: str) -> Launch:
         """Start (or reuse) the app process and queue one job; returns at once."""
         device = self.device
@@ -142,7 +177,7 @@ class SimulatedApp:
             if cold:
                 self._proc = _Process(device.new_pid())
             proc = self._proc
-            launch = Launch(job_id, via, cold)
+            launch = Launch(job_id, via, cold, storage_ok=self.ensure_folders())  # the app does it on every launch
             proc.launches.append(launch)
             self.launches.append(launch)
         if cold:
@@ -196,8 +231,10 @@ class SimulatedApp:
                     outcome = proc.death
                     return
             try:
+                self._running += 1
                 outcome = self._job(launch, proc)
             finally:
+                self._running -= 1
                 self._run_lock.release()
         except Exception as exc:  # a bug in the fake itself: crash loudly in logcat, never hang a test
             self._crash(proc, f"java.lang.IllegalStateException: fake app failure: {type(exc).__name__}: {exc}")
@@ -206,8 +243,10 @@ class SimulatedApp:
             launch.outcome = outcome
             with self._lock:
                 proc.launches.remove(launch)
-                if not proc.launches and self._proc is proc and not proc.dead.is_set():
-                    proc.death = "exited"  # the app finishes its activity and its process ends
+                # An instrumentation's process is killed when it finishes; an activity's stays cached.
+                if launch.via == "instrumentation" and not proc.launches and self._proc is proc \
+                        and not proc.dead.is_set():
+                    proc.death = "exited"
                     proc.dead.set()
                     self._proc = None
             launch.done.set()
@@ -222,6 +261,10 @@ class SimulatedApp:
         if not _SAFE_JOB_ID.fullmatch(launch.job_id):
             device.log("E", "devicelab", f"refusing job id {launch.job_id!r}", pid=proc.pid)
             return "no_job"
+        if not launch.storage_ok:
+            device.log("E", "devicelab", "cannot start the job: external storage is not available, so there is no "
+                       "jobs/ or results/ folder", pid=proc.pid)
+            return "no_storage"
         device.log("I", "devicelab", f"job {launch.job_id}: started ({launch.via})", pid=proc.pid)
         if device.hang:
             proc.dead.wait()  # until force-stop / reinstall / shutdown
@@ -295,8 +338,23 @@ class SimulatedApp:
             if self._proc is proc:
                 self._proc = None
         log = self.device.log
-        for line in ("FATAL EXCEPTION: main", f"Process: {APP_PACKAGE}, PID: {proc.pid}", exception,
-                     f"\tat {ACTIVITY}.runJob(MeasureActivity.kt:87)",
-                     "\tat android.app.ActivityThread.main(ActivityThread.java:8177)"):
-            log("E", "AndroidRuntime", line, pid=proc.pid, buffer="crash")
+        kind = self.device.crash_kind if exception.startswith("java.lang.RuntimeException: simulated") else "java"
+        if kind == "native":  # crash_dump (its own pid) writes the tombstone summary to the crash buffer
+            dumper = self.device.new_pid()
+            for line in ("*** *** *** *** *** *** *** *** *** *** *** *** *** *** *** ***",
+                         "Build fingerprint: 'google/panther/panther:14/SIM1.34/1:user/release-keys'",
+                         f"pid: {proc.pid}, tid: {proc.pid + 17}, name: devicelab-measu  >>> {APP_PACKAGE} <<<",
+                         "signal 11 (SIGSEGV), code 1 (SEGV_MAPERR), fault addr 0x0000000000000018",
+                         "backtrace:",
+                         "      #00 pc 00000000002a3f10  /data/app/~~x/lib/arm64/libtensorflowlite_jni.so"):
+                log("F", "DEBUG", line, pid=dumper, buffer="crash")
+        elif kind == "lmk":  # lmkd (its own pid) logs the kill; nothing in the crash buffer
+            log("I", "lowmemorykiller", f"Kill '{APP_PACKAGE}' ({proc.pid}), uid 10234, oom_score_adj 0 to free "
+                "812344kB rss, 120332kB swap; reason: low watermark is breached and swap is low (99%)",
+                pid=610, buffer="main")
+        else:
+            for line in ("FATAL EXCEPTION: devicelab-measure", f"Process: {APP_PACKAGE}, PID: {proc.pid}", exception,
+                         "\tat dev.devicelab.app.MeasureActivity.measure(MeasureActivity.java:87)",
+                         "\tat java.lang.Thread.run(Thread.java:1012)"):
+                log("E", "AndroidRuntime", line, pid=proc.pid, buffer="crash")
         log("I", "ActivityManager", f"Process {APP_PACKAGE} (pid {proc.pid}) has died: fg  TOP ", buffer="system")

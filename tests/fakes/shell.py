@@ -10,7 +10,7 @@ so this shell honours quoting exactly (single quotes, double quotes, backslashes
 - globs (``*``, ``?``, ``[..]``) in unquoted words, against the device file system
 - ``exit N``; command substitution is refused with a syntax error
 
-Commands: echo cat ls mkdir rm rmdir touch mv cp test/[ true false sleep df grep head id whoami uname exit,
+Commands: echo date cat ls mkdir rm rmdir touch mv cp test/[ true false sleep df grep head id whoami uname exit,
 plus the Android ones in ``android_commands`` (getprop pm am dumpsys pidof logcat). Anything else prints
 ``/system/bin/sh: NAME: not found`` and exits 127, as on a phone.
 """
@@ -614,6 +614,16 @@ def _uname(p: Proc) -> int:
         p.print(f"5.15.110-android{p.device.android}-sim")
     else:
         p.print("Linux")
+    return 0
+
+
+@command("date")
+def _date(p: Proc) -> int:
+    """toybox date: now, or ``+FORMAT`` (strftime, with ``%s`` seconds since the epoch and ``%N`` nanoseconds)."""
+    now = time.time()
+    fmt = next((a[1:] for a in p.argv[1:] if a.startswith("+")), "%a %b %e %H:%M:%S %Z %Y")
+    fmt = fmt.replace("%s", str(int(now))).replace("%N", f"{int(now % 1 * 1e9):09d}")
+    p.print(time.strftime(fmt, time.localtime(now)))
     return 0
 
 

@@ -12,6 +12,7 @@ public class Activity extends Context {
 
     protected void onCreate(Bundle savedInstanceState) {}
     protected void onNewIntent(Intent intent) {}
+    protected void onDestroy() {}
     public void setContentView(View view) {}
     public Window getWindow() { return null; }
     public Intent getIntent() { return null; }

@@ -4,6 +4,7 @@ import android.content.Context;
 import android.os.Bundle;
 
 public class Instrumentation {
+    public static final String REPORT_KEY_IDENTIFIER = "id";
     public static final String REPORT_KEY_STREAMRESULT = "stream";
 
     public void onCreate(Bundle arguments) {}

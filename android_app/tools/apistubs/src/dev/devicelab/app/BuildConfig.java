@@ -5,6 +5,6 @@ public final class BuildConfig {
     public static final String APPLICATION_ID = "dev.devicelab.app";
     public static final String VERSION_NAME = "0.1.0";
     public static final int VERSION_CODE = 1;
-    public static final String TFLITE_VERSION = "2.17.0";
-    public static final String ORT_VERSION = "1.27.0";
+    public static final String LITERT_VERSION = "1.4.0";
+    public static final String ORT_VERSION = "1.29.0";
 }

@@ -5,7 +5,9 @@ import android.util.Log;
 import dev.devicelab.core.Clock;
 import dev.devicelab.core.Job;
 import dev.devicelab.core.JobRunner;
+import dev.devicelab.core.JobStarts;
 import dev.devicelab.core.Progress;
+import dev.devicelab.core.Protocol;
 import dev.devicelab.core.Result;
 import java.io.File;
 import java.io.IOException;
@@ -26,6 +28,8 @@ final class JobLauncher {
 
     /** Measurements never overlap: two at once would measure each other. */
     private static final Object LOCK = new Object();
+    /** The jobs this process is measuring: a recreated activity or a repeated intent does not start one twice. */
+    static final JobStarts STARTS = new JobStarts();
 
     private JobLauncher() {}
 
@@ -47,9 +51,34 @@ final class JobLauncher {
         }
     }
 
+    /**
+     * Creates the app's external files folder with jobs/ and results/, on every launch. The app must make it
+     * itself: a folder adb creates first (on a fresh install) belongs to the shell, and on Android 11+ the app can
+     * then neither read the job nor write its result. The host launches a fresh app once before its first push.
+     */
+    static File ensureFolders(Context context) {
+        File base = context.getExternalFilesDir(null); // creates files/ with the app's ownership when missing
+        if (base == null) {
+            Log.w(TAG, "external storage is not available: no jobs/ or results/ folder");
+            return null;
+        }
+        for (String sub : new String[] {"jobs", "results"}) {
+            File dir = new File(base, sub);
+            if (!dir.isDirectory() && !dir.mkdirs()) {
+                Log.w(TAG, "cannot create " + dir);
+            }
+        }
+        return base;
+    }
+
+    /** True when {@code request}'s result folder already holds DONE. */
+    static boolean done(Request request) {
+        return new File(request.resultDir, Protocol.DONE_MARKER).isFile();
+    }
+
     /** Resolves the entry point's arguments; IllegalArgumentException says what is missing or wrong. */
     static Request resolve(Context context, String jobId, String jobDir, String resultDir) throws IOException {
-        File base = context.getExternalFilesDir(null);
+        File base = ensureFolders(context);
         if (base == null) {
             throw new IOException("external storage is not available, so there is no jobs/ or results/ folder");
         }
@@ -82,7 +111,12 @@ final class JobLauncher {
             Log.i(TAG, "job " + request.jobId + ": " + request);
             JobRunner runner = new JobRunner(new Runtimes(), new AndroidMemory(), AndroidDevice.describe(),
                     Clock.SYSTEM, progress);
-            Result result = runner.run(request.jobDir, request.resultDir);
+            Result result;
+            try {
+                result = runner.run(request.jobDir, request.resultDir);
+            } finally {
+                STARTS.end(request.resultDir.getAbsolutePath());
+            }
             if (result.ok()) {
                 Log.i(TAG, "job " + request.jobId + ": ok, " + result.runtimeUsed + ", "
                         + result.timings.runs.size() + " runs");

@@ -9,22 +9,26 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
 import ai.onnxruntime.ValueInfo;
+import ai.onnxruntime.providers.NNAPIFlags;
+import dev.devicelab.core.DType;
+import dev.devicelab.core.InputOrder;
 import dev.devicelab.core.Job;
 import dev.devicelab.core.JobException;
 import dev.devicelab.core.LoadFailures;
 import dev.devicelab.core.ModelRuntime;
+import dev.devicelab.core.OrtProfile;
 import dev.devicelab.core.Shapes;
 import dev.devicelab.core.Tensor;
 import java.io.File;
-import java.lang.reflect.Method;
-import java.lang.reflect.Modifier;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
 import java.nio.IntBuffer;
 import java.nio.LongBuffer;
+import java.nio.ShortBuffer;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -34,6 +38,15 @@ import java.util.Map;
  * intra-op threads = job threads, one inter-op thread, all graph optimizations), or the NNAPI execution
  * provider when job.runtime.delegate is "nnapi". When NNAPI cannot be added the session runs on the CPU
  * provider and {@link #used()} says so.
+ *
+ * <p>NNAPI is added with CPU_DISABLED: without it ORT lets NNAPI use its slow CPU reference implementation
+ * (nnapi-reference), which TFLite's delegate does not, so "nnapi" would mean different things in the two
+ * runtimes. Nodes NNAPI cannot take then run on ORT's own CPU provider; how many ran where is read from one
+ * profiled inference after the measurement (extra.nodes_by_provider) and named in {@link #used()}.
+ *
+ * <p>Inputs are matched by name, fed in the dtype the model declares (float32/16, int8/uint8, int32, int64, bool)
+ * with the shape of the job's data, so free dimensions take the data's size. Outputs keep integer and bool
+ * dtypes; float16 and double come back as float32.
  */
 final class OrtRuntime implements ModelRuntime {
     private final String artifactVersion;
@@ -47,7 +60,12 @@ final class OrtRuntime implements ModelRuntime {
     private List<String> inputNames = new ArrayList<String>();
     private List<String> outputNames = new ArrayList<String>();
     private Map<String, NodeInfo> inputInfo;
+    private int[] inputOrder; // inputOrder[session input] = job input
     private String used;
+    private String requested;
+    private File modelFile;
+    private int threads;
+    private boolean profiled;
 
     OrtRuntime(String artifactVersion, int sdkInt) {
         this.artifactVersion = artifactVersion;
@@ -76,34 +94,25 @@ final class OrtRuntime implements ModelRuntime {
         return "onnxruntime " + ortVersion;
     }
 
-    /**
-     * The library's own version where its Java API exposes one (OrtEnvironment.getVersion, static or not
-     * depending on the release), else the version the app was built with.
-     */
+    /** The native library's own version (OrtEnvironment.getVersion), else the version the app was built with. */
     private String nativeVersion(OrtEnvironment environment) {
-        try {
-            Method getVersion = OrtEnvironment.class.getMethod("getVersion");
-            Object v = getVersion.invoke(Modifier.isStatic(getVersion.getModifiers()) ? null : environment);
-            if (v instanceof String && !((String) v).isEmpty()) {
-                return (String) v;
-            }
-        } catch (ReflectiveOperationException e) {
-            // older API without getVersion: fall through
-        } catch (RuntimeException e) {
-            // same
+        String v = environment.getVersion();
+        if (v != null && !v.isEmpty()) {
+            return v;
         }
-        extra.put("ort_version_source", "build pin (the library does not report its version)");
+        extra.put("ort_version_source", "build pin (the library did not report its version)");
         return artifactVersion;
     }
 
     @Override
     public void load(File modelFile, Job job) throws Exception {
-        String requested = job.runtime.delegate == null ? "cpu" : job.runtime.delegate;
-        int threads = job.runtime.threadsOrDefault();
+        requested = job.runtime.delegate == null ? "cpu" : job.runtime.delegate;
+        threads = job.runtime.threadsOrDefault();
+        this.modelFile = modelFile;
         version();
         if (requested.equals("nnapi")) {
             try {
-                session = create(modelFile, threads, true);
+                session = create(modelFile, threads, true, null);
                 used = "onnxruntime-NnapiExecutionProvider";
             } catch (Throwable failure) {
                 closeSession();
@@ -114,7 +123,7 @@ final class OrtRuntime implements ModelRuntime {
         }
         if (session == null) {
             try {
-                session = create(modelFile, threads, false);
+                session = create(modelFile, threads, false, null);
             } catch (OrtException e) {
                 throw LoadFailures.onnxRuntime(e.getMessage(), version());
             } catch (RuntimeException e) {
@@ -131,21 +140,107 @@ final class OrtRuntime implements ModelRuntime {
             throw new JobException("model_run", "the model has " + inputNames.size() + " inputs " + inputNames
                     + "; the job gives " + job.inputs.size(), "the job was built for another model");
         }
+        List<String> jobNames = new ArrayList<String>();
+        for (dev.devicelab.core.TensorSpec spec : job.inputs) {
+            jobNames.add(spec.name);
+        }
+        int[] byName = InputOrder.match(inputNames, jobNames);
+        inputOrder = new int[inputNames.size()];
+        for (int i = 0; i < inputOrder.length; i++) {
+            inputOrder[i] = byName != null ? byName[i] : i;
+        }
+        extra.put("input_order", byName != null ? "by name" : "by position");
         extra.put("intra_op_threads", Integer.valueOf(threads));
+        if (requested.equals("nnapi")) {
+            extra.put("nnapi_flags", "CPU_DISABLED (no nnapi-reference)");
+        }
     }
 
-    private OrtSession create(File modelFile, int threads, boolean nnapi) throws OrtException {
-        options = new OrtSession.SessionOptions();
-        options.setIntraOpNumThreads(threads);
-        options.setInterOpNumThreads(1);
-        options.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+    /** A session; {@code profile} (a file prefix) switches ONNX Runtime's profiler on, for the placement run. */
+    private OrtSession create(File model, int threadCount, boolean nnapi, String profile) throws OrtException {
+        OrtSession.SessionOptions opts = new OrtSession.SessionOptions();
+        opts.setIntraOpNumThreads(threadCount);
+        opts.setInterOpNumThreads(1);
+        opts.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
         if (nnapi) {
             if (sdkInt < 27) {
+                opts.close();
                 throw new IllegalStateException("NNAPI needs Android 8.1 (API 27); this is API " + sdkInt);
             }
-            options.addNnapi();
+            opts.addNnapi(EnumSet.of(NNAPIFlags.CPU_DISABLED));
         }
-        return env.createSession(modelFile.getAbsolutePath(), options);
+        if (profile != null) {
+            opts.enableProfiling(profile);
+            try {
+                return env.createSession(model.getAbsolutePath(), opts);
+            } finally {
+                opts.close();
+            }
+        }
+        options = opts;
+        return env.createSession(model.getAbsolutePath(), opts);
+    }
+
+    /**
+     * After the measurement, untimed: one inference in a second, profiled session with the same options, to learn
+     * which provider ran each node. A profiler in the measured session would weigh on every timed run.
+     */
+    @Override
+    public void afterMeasurement(Object feed) {
+        if (profiled || !requested.equals("nnapi") || !used.startsWith("onnxruntime-NnapiExecutionProvider")) {
+            return;
+        }
+        profiled = true;
+        File prefix = new File(modelFile.getParentFile(), "ort-placement");
+        OrtSession probe = null;
+        String path = null;
+        try {
+            probe = create(modelFile, threads, true, prefix.getAbsolutePath());
+            @SuppressWarnings("unchecked")
+            Map<String, OnnxTensor> inputs = (Map<String, OnnxTensor>) feed;
+            probe.run(inputs).close();
+            path = probe.endProfiling();
+            Map<String, Integer> counts = OrtProfile.nodesByProvider(readFile(new File(path)));
+            extra.put("nodes_by_provider", counts);
+            Double share = OrtProfile.share(counts, "NnapiExecutionProvider");
+            extra.put("accelerated_node_share", share);
+            int onNnapi = counts.containsKey("NnapiExecutionProvider")
+                    ? counts.get("NnapiExecutionProvider").intValue() : 0;
+            int total = 0;
+            for (Integer n : counts.values()) {
+                total += n.intValue();
+            }
+            used = onNnapi == 0 ? "onnxruntime-CPUExecutionProvider (nnapi took no node of the graph)"
+                    : "onnxruntime-NnapiExecutionProvider (" + onNnapi + " of " + total + " nodes on NNAPI)";
+        } catch (Exception e) { // placement is a courtesy: the measurement stands without it
+            extra.put("nodes_by_provider_error", messageOf(e));
+        } finally {
+            if (probe != null) {
+                try {
+                    probe.close();
+                } catch (OrtException ignored) {
+                    // best effort
+                }
+            }
+            if (path != null && !new File(path).delete()) {
+                extra.put("profile_left_at", path);
+            }
+        }
+    }
+
+    private static String readFile(File file) throws java.io.IOException {
+        java.io.InputStream in = new java.io.FileInputStream(file);
+        try {
+            java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+            byte[] chunk = new byte[8192];
+            int n;
+            while ((n = in.read(chunk)) > 0) {
+                out.write(chunk, 0, n);
+            }
+            return out.toString("UTF-8");
+        } finally {
+            in.close();
+        }
     }
 
     @Override
@@ -158,53 +253,59 @@ final class OrtRuntime implements ModelRuntime {
         Map<String, OnnxTensor> feed = new LinkedHashMap<String, OnnxTensor>();
         for (int i = 0; i < inputNames.size(); i++) {
             String name = inputNames.get(i);
-            Tensor x = sample.get(i);
-            long[] shape = x.shape();
+            Tensor x = sample.get(inputOrder[i]);
+            long[] shape = x.shape(); // the data's shape: free dimensions take its size
             ValueInfo info = inputInfo.get(name).getInfo();
             if (!(info instanceof TensorInfo)) {
                 throw new JobException("model_run", "input '" + name + "' is not a tensor (" + info + ")");
             }
             TensorInfo tensorInfo = (TensorInfo) info;
             checkShape(name, tensorInfo.getShape(), shape);
-            OnnxJavaType type = tensorInfo.type;
-            OnnxTensor tensor;
-            if (type == OnnxJavaType.FLOAT) {
-                tensor = OnnxTensor.createTensor(env, FloatBuffer.wrap(x.toFloatArray()), shape);
-            } else if (type == OnnxJavaType.INT64) {
-                tensor = OnnxTensor.createTensor(env, LongBuffer.wrap(x.toLongArray()), shape);
-            } else if (type == OnnxJavaType.INT32) {
-                long[] wide = x.toLongArray();
-                int[] narrow = new int[wide.length];
-                for (int k = 0; k < wide.length; k++) {
-                    narrow[k] = (int) wide[k];
-                }
-                tensor = OnnxTensor.createTensor(env, IntBuffer.wrap(narrow), shape);
-            } else if (type == OnnxJavaType.DOUBLE) {
-                float[] f = x.toFloatArray();
-                double[] d = new double[f.length];
-                for (int k = 0; k < f.length; k++) {
-                    d[k] = f[k];
-                }
-                tensor = OnnxTensor.createTensor(env, DoubleBuffer.wrap(d), shape);
-            } else if (type == OnnxJavaType.INT8 || type.name().equals("UINT8")) {
-                ByteBuffer bytes = ByteBuffer.allocateDirect(x.elementCount()).order(ByteOrder.nativeOrder());
-                if (x.dtype.itemSize == 1) {
-                    bytes.put(x.toByteArray());
-                } else {
-                    for (long v : x.toLongArray()) {
-                        bytes.put((byte) v);
-                    }
-                }
-                bytes.rewind();
-                tensor = OnnxTensor.createTensor(env, bytes, shape, type);
-            } else {
-                throw new JobException("model_run", "input '" + name + "' is " + type + ", which the app does not feed",
-                        "measure a variant with float or integer inputs");
-            }
+            OnnxTensor tensor = tensor(name, tensorInfo.type, x, shape);
             created.add(tensor);
             feed.put(name, tensor);
         }
         return feed;
+    }
+
+    /** {@code x} as an ORT tensor of the dtype the model declares (direct little-endian buffers, no float trip). */
+    private OnnxTensor tensor(String name, OnnxJavaType type, Tensor x, long[] shape) throws OrtException {
+        if (type == OnnxJavaType.FLOAT) {
+            return OnnxTensor.createTensor(env, FloatBuffer.wrap(x.toFloatArray()), shape);
+        }
+        if (type == OnnxJavaType.INT64) {
+            return OnnxTensor.createTensor(env, direct(x.toInt64Bytes()).asLongBuffer(), shape);
+        }
+        if (type == OnnxJavaType.INT32) {
+            return OnnxTensor.createTensor(env, direct(x.toInt32Bytes()).asIntBuffer(), shape);
+        }
+        if (type == OnnxJavaType.FLOAT16) {
+            ShortBuffer half = direct(x.toFloat16Bytes()).asShortBuffer();
+            return OnnxTensor.createTensor(env, half, shape, OnnxJavaType.FLOAT16);
+        }
+        if (type == OnnxJavaType.DOUBLE) {
+            float[] f = x.toFloatArray();
+            double[] d = new double[f.length];
+            for (int k = 0; k < f.length; k++) {
+                d[k] = f[k];
+            }
+            return OnnxTensor.createTensor(env, DoubleBuffer.wrap(d), shape);
+        }
+        if (type == OnnxJavaType.INT8 || type == OnnxJavaType.UINT8 || type == OnnxJavaType.BOOL) {
+            DType target = type == OnnxJavaType.INT8 ? DType.INT8 : type == OnnxJavaType.UINT8 ? DType.UINT8
+                    : DType.BOOL;
+            return OnnxTensor.createTensor(env, direct(x.toBytes8(target)), shape, type);
+        }
+        throw new JobException("model_run", "input '" + name + "' is " + type + ", which the app does not feed",
+                "measure a variant with float, integer or bool inputs");
+    }
+
+    /** A direct buffer in native order holding the job's little-endian bytes (Android is little-endian). */
+    private static ByteBuffer direct(byte[] littleEndian) {
+        ByteBuffer b = ByteBuffer.allocateDirect(littleEndian.length).order(ByteOrder.nativeOrder());
+        b.put(ByteBuffer.wrap(littleEndian).order(ByteOrder.LITTLE_ENDIAN));
+        b.rewind();
+        return b;
     }
 
     private static void checkShape(String name, long[] want, long[] got) {
@@ -235,8 +336,7 @@ final class OrtRuntime implements ModelRuntime {
                     throw new JobException("model_run", "output " + k + " is not a tensor", null);
                 }
                 OnnxTensor tensor = (OnnxTensor) value;
-                TensorInfo info = tensor.getInfo();
-                out.add(Tensor.ofFloat32(info.getShape(), floats(tensor, info)));
+                out.add(toTensor(tensor, tensor.getInfo()));
             }
             return out;
         } finally {
@@ -244,48 +344,54 @@ final class OrtRuntime implements ModelRuntime {
         }
     }
 
-    private static float[] floats(OnnxTensor tensor, TensorInfo info) {
+    /** An output in its own dtype where the protocol has it (integers, bool); floats as float32. */
+    private static Tensor toTensor(OnnxTensor tensor, TensorInfo info) {
         OnnxJavaType type = info.type;
+        long[] shape = info.getShape();
         if (type == OnnxJavaType.FLOAT) {
             FloatBuffer b = tensor.getFloatBuffer();
             float[] values = new float[b.remaining()];
             b.get(values);
-            return values;
+            return Tensor.ofFloat32(shape, values);
         }
-        if (type == OnnxJavaType.DOUBLE) {
-            DoubleBuffer b = tensor.getDoubleBuffer();
-            float[] values = new float[b.remaining()];
-            for (int i = 0; i < values.length; i++) {
-                values[i] = (float) b.get(i);
+        if (type == OnnxJavaType.DOUBLE || type == OnnxJavaType.FLOAT16) {
+            float[] values;
+            if (type == OnnxJavaType.DOUBLE) {
+                DoubleBuffer b = tensor.getDoubleBuffer();
+                values = new float[b.remaining()];
+                for (int i = 0; i < values.length; i++) {
+                    values[i] = (float) b.get(i);
+                }
+            } else {
+                ShortBuffer b = tensor.getShortBuffer();
+                values = new float[b.remaining()];
+                for (int i = 0; i < values.length; i++) {
+                    values[i] = Tensor.halfToFloat(b.get(i));
+                }
             }
-            return values;
+            return Tensor.ofFloat32(shape, values);
         }
         if (type == OnnxJavaType.INT64) {
             LongBuffer b = tensor.getLongBuffer();
-            float[] values = new float[b.remaining()];
-            for (int i = 0; i < values.length; i++) {
-                values[i] = b.get(i);
-            }
-            return values;
+            long[] values = new long[b.remaining()];
+            b.get(values);
+            return Tensor.ofInt64(shape, values);
         }
         if (type == OnnxJavaType.INT32) {
             IntBuffer b = tensor.getIntBuffer();
-            float[] values = new float[b.remaining()];
-            for (int i = 0; i < values.length; i++) {
-                values[i] = b.get(i);
-            }
-            return values;
+            int[] values = new int[b.remaining()];
+            b.get(values);
+            return Tensor.ofInt32(shape, values);
         }
-        if (type == OnnxJavaType.INT8 || type == OnnxJavaType.BOOL || type.name().equals("UINT8")) {
+        if (type == OnnxJavaType.INT8 || type == OnnxJavaType.UINT8 || type == OnnxJavaType.BOOL) {
             ByteBuffer b = tensor.getByteBuffer();
-            boolean signed = type == OnnxJavaType.INT8;
-            float[] values = new float[b.remaining()];
-            for (int i = 0; i < values.length; i++) {
-                values[i] = signed ? b.get(i) : b.get(i) & 0xff;
-            }
-            return values;
+            byte[] values = new byte[b.remaining()];
+            b.get(values);
+            DType dtype = type == OnnxJavaType.INT8 ? DType.INT8 : type == OnnxJavaType.UINT8 ? DType.UINT8
+                    : DType.BOOL;
+            return Tensor.ofBytes8(dtype, shape, values);
         }
-        throw new JobException("model_run", "an output is " + type + ", which the app cannot return as float32");
+        throw new JobException("model_run", "an output is " + type + ", which the app cannot return");
     }
 
     @Override

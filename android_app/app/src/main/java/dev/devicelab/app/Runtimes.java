@@ -16,7 +16,7 @@ final class Runtimes implements RuntimeFactory {
         String name = job.runtime.name;
         if (name.equals("tflite")) {
             check(job, "tflite", TFLITE_DELEGATES);
-            return new TfliteRuntime(BuildConfig.TFLITE_VERSION, Build.VERSION.SDK_INT);
+            return new TfliteRuntime(BuildConfig.LITERT_VERSION, Build.VERSION.SDK_INT);
         }
         if (name.equals("onnxruntime")) {
             check(job, "onnx", ORT_DELEGATES);

@@ -1,5 +1,7 @@
 package dev.devicelab.app;
 
+import dev.devicelab.core.DType;
+import dev.devicelab.core.InputOrder;
 import dev.devicelab.core.Job;
 import dev.devicelab.core.JobException;
 import dev.devicelab.core.LoadFailures;
@@ -28,19 +30,26 @@ import org.tensorflow.lite.gpu.GpuDelegateFactory;
 import org.tensorflow.lite.nnapi.NnApiDelegate;
 
 /**
- * TFLite through org.tensorflow.lite.Interpreter. job.runtime.delegate:
+ * LiteRT (the TFLite runtime, com.google.ai.edge.litert:litert) through org.tensorflow.lite.Interpreter.
+ * job.runtime.delegate:
  * <ul>
  *   <li>cpu: the builtin kernels, XNNPACK switched off;
  *   <li>xnnpack (default): TFLite's default CPU delegate;
  *   <li>gpu: GpuDelegate with the options CompatibilityList recommends, when the list supports this device;
- *   <li>nnapi: NnApiDelegate (Android 8.1+).
+ *   <li>nnapi: NnApiDelegate (Android 8.1+) without NNAPI's CPU reference implementation (nnapi-reference), as
+ *       ONNX Runtime's NNAPI provider is run with CPU_DISABLED: "nnapi" means an accelerator in both runtimes.
  * </ul>
  * When gpu or nnapi cannot be applied the model runs on XNNPACK and {@link #used()} says so, with the reason:
  * "tflite-xnnpack (gpu delegate failed: ...)". A model the runtime cannot run at all (an op or op version it
  * lacks) is a model_run error naming the op, its version and this TFLite's version.
  *
- * <p>int8/uint8-I/O models: float samples are quantized with the input tensor's (scale, zero point) in
- * {@link #prepare} and outputs dequantized in {@link #finish}, outside the timed region, as runner.py does.
+ * <p>Every input is fed in the dtype the model declares: integer token ids and masks stay integers (exactly, from
+ * the job's own int32/int64/bool data), float samples of int8/uint8-I/O models are quantized with the input
+ * tensor's (scale, zero point) in {@link #prepare}. Dimensions the model leaves free (-1 in shapeSignature) are
+ * sized from the job's data with resizeInput, then allocateTensors. Quantized outputs are dequantized to float32
+ * in {@link #finish}, integer and bool outputs keep their dtype; all of it outside the timed region.
+ *
+ * <p>How much of the graph a delegate took is not reported by the Interpreter API; extra.delegated_nodes says so.
  */
 final class TfliteRuntime implements ModelRuntime {
     private final String artifactVersion;
@@ -52,6 +61,9 @@ final class TfliteRuntime implements ModelRuntime {
     private NnApiDelegate nnApiDelegate;
     private String used;
     private int inputCount;
+    private List<long[]> dataShapes;
+    private List<String> jobInputNames;
+    private int[] inputOrder; // inputOrder[model input] = job input
     private ByteBuffer[] outputs;
     private final Map<Integer, Object> outputMap = new HashMap<Integer, Object>();
     private DataType[] outputTypes;
@@ -69,7 +81,7 @@ final class TfliteRuntime implements ModelRuntime {
     TfliteRuntime(String artifactVersion, int sdkInt) {
         this.artifactVersion = artifactVersion;
         this.sdkInt = sdkInt;
-        extra.put("tflite_artifact", "org.tensorflow:tensorflow-lite:" + artifactVersion);
+        extra.put("litert_artifact", "com.google.ai.edge.litert:litert:" + artifactVersion);
     }
 
     @Override
@@ -77,9 +89,10 @@ final class TfliteRuntime implements ModelRuntime {
         return "tflite";
     }
 
+    /** "litert 1.4.0 (native runtime 2.x.y)": the artifact the APK carries and what its native library says. */
     @Override
     public String version() {
-        return "tensorflow-lite " + runtimeVersion();
+        return "litert " + artifactVersion + " (native runtime " + runtimeVersion() + ")";
     }
 
     /** The native library's own version (it loads here, outside the timed load). */
@@ -101,6 +114,11 @@ final class TfliteRuntime implements ModelRuntime {
     public void load(File modelFile, Job job) throws IOException {
         String requested = job.runtime.delegate == null ? "xnnpack" : job.runtime.delegate;
         int threads = job.runtime.threadsOrDefault();
+        dataShapes = sampleShapes(job);
+        jobInputNames = new ArrayList<String>();
+        for (dev.devicelab.core.TensorSpec spec : job.inputs) {
+            jobInputNames.add(spec.name);
+        }
         MappedByteBuffer model = map(modelFile);
         if (requested.equals("gpu") || requested.equals("nnapi")) {
             try {
@@ -135,12 +153,28 @@ final class TfliteRuntime implements ModelRuntime {
             throw new JobException("model_run", "the model has " + inputCount + " inputs; the job gives "
                     + job.inputs.size(), "the job was built for another model");
         }
+        extra.put("delegated_nodes", requested.equals("gpu") || requested.equals("nnapi")
+                ? "not reported by the TFLite Interpreter API (a delegate may take part of the graph)" : null);
         extra.put("delegate_used", used.startsWith("tflite-gpu") ? "gpu" : used.startsWith("tflite-nnapi") ? "nnapi"
                 : used.startsWith("tflite-cpu") ? "cpu" : "xnnpack");
         extra.put("threads_used", Integer.valueOf(threads));
         if (nnApiDelegate != null) {
             extra.put("nnapi_errno", Integer.valueOf(nnApiDelegate.getNnapiErrno()));
+            extra.put("nnapi_cpu_reference_allowed", Boolean.FALSE);
         }
+    }
+
+    /** Each job input's per-sample shape: [1, rest of the data's shape] (a batch of 1, as runner.py feeds). */
+    private static List<long[]> sampleShapes(Job job) {
+        List<long[]> shapes = new ArrayList<long[]>();
+        for (dev.devicelab.core.TensorSpec spec : job.inputs) {
+            long[] one = spec.shape.clone();
+            if (one.length > 0) {
+                one[0] = 1;
+            }
+            shapes.add(one);
+        }
+        return shapes;
     }
 
     private static MappedByteBuffer map(File file) throws IOException {
@@ -177,31 +211,59 @@ final class TfliteRuntime implements ModelRuntime {
             if (sdkInt < 27) {
                 throw new DelegateUnavailable("NNAPI needs Android 8.1 (API 27); this is API " + sdkInt);
             }
-            nnApiDelegate = new NnApiDelegate();
+            // No nnapi-reference: "nnapi" means an accelerator, as ONNX Runtime's CPU_DISABLED flag makes it there.
+            nnApiDelegate = new NnApiDelegate(new NnApiDelegate.Options().setUseNnapiCpu(false));
             options.addDelegate(nnApiDelegate);
         }
         return new Interpreter(model, options);
     }
 
-    /** Resizes dynamic dimensions to a batch of 1, allocates, and makes the output buffers run() reuses. */
+    /**
+     * Maps job inputs to model inputs (by name where the names match, else in order), sizes every free dimension
+     * from the job's data (resizeInput), allocates, and makes the output buffers run() reuses.
+     */
     private void prepareTensors() {
         inputCount = interpreter.getInputTensorCount();
+        inputOrder = new int[inputCount];
+        List<String> names = new ArrayList<String>();
+        for (int i = 0; i < inputCount; i++) {
+            names.add(interpreter.getInputTensor(i).name());
+        }
+        List<String> wanted = new ArrayList<String>();
+        for (int k = 0; k < dataShapes.size(); k++) {
+            wanted.add(jobInputNames == null ? null : jobInputNames.get(k));
+        }
+        int[] byName = InputOrder.match(names, wanted);
         boolean resized = false;
         for (int i = 0; i < inputCount; i++) {
+            inputOrder[i] = byName != null ? byName[i] : i;
+            if (inputOrder[i] >= dataShapes.size()) {
+                continue; // more model inputs than job inputs: load() reports it
+            }
             int[] signature = interpreter.getInputTensor(i).shapeSignature();
-            boolean dynamic = false;
+            long[] data = dataShapes.get(inputOrder[i]);
+            boolean free = false;
+            for (int d : signature) {
+                free |= d < 0;
+            }
+            if (!free) {
+                continue;
+            }
+            if (signature.length != data.length) {
+                throw new JobException("model_run", "input '" + names.get(i) + "' has " + signature.length
+                        + " dimensions " + Shapes.format(signature) + ", the job's data " + data.length + " "
+                        + Shapes.format(data), "the job was built for another model");
+            }
             int[] shape = new int[signature.length];
             for (int d = 0; d < signature.length; d++) {
-                dynamic |= signature[d] < 0;
-                shape[d] = signature[d] < 0 ? 1 : signature[d];
+                shape[d] = signature[d] < 0 ? (int) data[d] : signature[d];
             }
-            if (dynamic) {
-                interpreter.resizeInput(i, shape);
-                resized = true;
-            }
+            interpreter.resizeInput(i, shape);
+            resized = true;
         }
         interpreter.allocateTensors();
-        extra.put("resized_dynamic_inputs", Boolean.valueOf(resized));
+        extra.put("resized_inputs_from_data", Boolean.valueOf(resized));
+        extra.put("input_order", byName != null ? "by name" : "by position");
         int count = interpreter.getOutputTensorCount();
         outputs = new ByteBuffer[count];
         outputTypes = new DataType[count];
@@ -226,36 +288,32 @@ final class TfliteRuntime implements ModelRuntime {
         Object[] feed = new Object[inputCount];
         for (int i = 0; i < inputCount; i++) {
             org.tensorflow.lite.Tensor input = interpreter.getInputTensor(i);
-            Tensor x = sample.get(i);
+            Tensor x = sample.get(inputOrder[i]);
             if (x.elementCount() != input.numElements()) {
                 throw new JobException("model_run", "input '" + input.name() + "' must be "
                         + Shapes.format(input.shape()) + ", the job gives " + Shapes.format(x.shape()),
                         "the job was built for another model");
             }
-            ByteBuffer buffer = ByteBuffer.allocateDirect(input.numBytes()).order(ByteOrder.nativeOrder());
             DataType type = input.dataType();
+            byte[] bytes;
             if (type == DataType.FLOAT32) {
-                for (float v : x.toFloatArray()) {
-                    buffer.putFloat(v);
-                }
+                bytes = x.dtype == DType.FLOAT32 ? x.toByteArray() : Tensor.ofFloat32(x.shape(), x.toFloatArray())
+                        .toByteArray();
             } else if (type == DataType.INT8 || type == DataType.UINT8) {
-                buffer.put(quantized(x, type, input.quantizationParams()));
+                bytes = quantized(x, type, input.quantizationParams());
             } else if (type == DataType.INT32) {
-                for (long v : x.toLongArray()) {
-                    buffer.putInt((int) v);
-                }
+                bytes = x.toInt32Bytes();
             } else if (type == DataType.INT64) {
-                for (long v : x.toLongArray()) {
-                    buffer.putLong(v);
-                }
+                bytes = x.toInt64Bytes();
             } else if (type == DataType.BOOL) {
-                for (float v : x.toFloatArray()) {
-                    buffer.put((byte) (v != 0 ? 1 : 0));
-                }
+                bytes = x.toBytes8(DType.BOOL);
             } else {
                 throw new JobException("model_run", "input '" + input.name() + "' is " + type
-                        + ", which the app does not feed", "measure a variant with float or integer inputs");
+                        + ", which the app does not feed", "measure a variant with float, integer or bool inputs");
             }
+            // The job's bytes are little-endian; the interpreter reads native order (little-endian on Android).
+            ByteBuffer buffer = ByteBuffer.allocateDirect(bytes.length).order(ByteOrder.nativeOrder());
+            buffer.put(ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN));
             buffer.rewind();
             feed[i] = buffer;
         }
@@ -265,7 +323,7 @@ final class TfliteRuntime implements ModelRuntime {
     /** int8/uint8 input bytes: raw when the job already holds that dtype, else quantized float samples. */
     private static byte[] quantized(Tensor x, DataType type, org.tensorflow.lite.Tensor.QuantizationParams q) {
         boolean int8 = type == DataType.INT8;
-        if ((int8 && x.dtype == dev.devicelab.core.DType.INT8) || (!int8 && x.dtype == dev.devicelab.core.DType.UINT8)) {
+        if ((int8 && x.dtype == DType.INT8) || (!int8 && x.dtype == DType.UINT8)) {
             return x.toByteArray();
         }
         float[] values = x.toFloatArray();
@@ -298,39 +356,39 @@ final class TfliteRuntime implements ModelRuntime {
             ByteBuffer b = buffers[k].duplicate().order(ByteOrder.nativeOrder());
             b.rewind();
             int n = out.numElements();
-            float[] values = new float[n];
+            long[] shape = Shapes.toLong(out.shape());
             DataType type = outputTypes[k];
             org.tensorflow.lite.Tensor.QuantizationParams q = out.quantizationParams();
             if (type == DataType.FLOAT32) {
+                float[] values = new float[n];
                 b.asFloatBuffer().get(values);
-            } else if (type == DataType.INT8 || type == DataType.UINT8) {
+                result.add(Tensor.ofFloat32(shape, values));
+            } else if ((type == DataType.INT8 || type == DataType.UINT8) && q.getScale() != 0) {
+                byte[] bytes = new byte[n];
+                b.get(bytes); // quantized: dequantized to float32, as runner.py does
+                result.add(Tensor.ofFloat32(shape, type == DataType.INT8
+                        ? Quant.dequantizeInt8(bytes, q.getScale(), q.getZeroPoint())
+                        : Quant.dequantizeUint8(bytes, q.getScale(), q.getZeroPoint())));
+            } else if (type == DataType.INT8 || type == DataType.UINT8 || type == DataType.BOOL) {
                 byte[] bytes = new byte[n];
                 b.get(bytes);
-                if (q.getScale() != 0) {
-                    values = type == DataType.INT8 ? Quant.dequantizeInt8(bytes, q.getScale(), q.getZeroPoint())
-                            : Quant.dequantizeUint8(bytes, q.getScale(), q.getZeroPoint());
-                } else {
-                    for (int i = 0; i < n; i++) {
-                        values[i] = type == DataType.INT8 ? bytes[i] : bytes[i] & 0xff;
+                DType dtype = type == DataType.INT8 ? DType.INT8 : type == DataType.UINT8 ? DType.UINT8 : DType.BOOL;
+                result.add(Tensor.ofBytes8(dtype, shape, bytes));
+            } else if (type == DataType.INT32 || type == DataType.INT64) {
+                byte[] bytes = new byte[n * (type == DataType.INT32 ? 4 : 8)];
+                ByteBuffer little = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+                for (int i = 0; i < n; i++) {
+                    if (type == DataType.INT32) {
+                        little.putInt(b.getInt());
+                    } else {
+                        little.putLong(b.getLong());
                     }
                 }
-            } else if (type == DataType.INT32) {
-                for (int i = 0; i < n; i++) {
-                    values[i] = b.getInt();
-                }
-            } else if (type == DataType.INT64) {
-                for (int i = 0; i < n; i++) {
-                    values[i] = b.getLong();
-                }
-            } else if (type == DataType.BOOL) {
-                for (int i = 0; i < n; i++) {
-                    values[i] = b.get() != 0 ? 1f : 0f;
-                }
+                result.add(Tensor.ofBytes(type == DataType.INT32 ? DType.INT32 : DType.INT64, shape, bytes));
             } else {
                 throw new JobException("model_run", "output '" + out.name() + "' is " + type
-                        + ", which the app cannot return as float32");
+                        + ", which the app cannot return");
             }
-            result.add(Tensor.ofFloat32(Shapes.toLong(out.shape()), values));
         }
         return result;
     }

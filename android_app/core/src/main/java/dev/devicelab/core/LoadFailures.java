@@ -22,7 +22,7 @@ public final class LoadFailures {
         return message != null && (TFLITE_BUILTIN.matcher(message).find() || TFLITE_CUSTOM.matcher(message).find());
     }
 
-    /** A TFLite interpreter that could not be created; {@code runtimeVersion} like "tensorflow-lite 2.17.0". */
+    /** A TFLite interpreter that could not be created; {@code runtimeVersion} like "litert 1.4.0 (native ...)". */
     public static JobException tflite(String message, String runtimeVersion) {
         String text = message == null ? "" : message;
         Matcher op = TFLITE_BUILTIN.matcher(text);
@@ -42,7 +42,7 @@ public final class LoadFailures {
                 + firstLine(text), "the file may be corrupt or not a TFLite flatbuffer");
     }
 
-    /** An ONNX Runtime session that could not be created; {@code runtimeVersion} like "onnxruntime 1.27.0". */
+    /** An ONNX Runtime session that could not be created; {@code runtimeVersion} like "onnxruntime 1.29.0". */
     public static JobException onnxRuntime(String message, String runtimeVersion) {
         String text = message == null ? "" : message;
         Matcher kernel = ORT_KERNEL.matcher(text);

@@ -20,10 +20,13 @@ import java.util.Map;
  */
 public final class MeasurementLoop {
     static final long PROGRESS_EVERY_NS = 200000000L; // 0.2 s, as runner.py
+    static final long MEMORY_EVERY_NS = 500000000L; // in-app memory readings between inferences: 0.5 s
 
     private final Clock clock;
     private final MemoryProbe memory;
     private final Progress progress;
+    private final Map<String, MemorySample> polledPeaks = new LinkedHashMap<String, MemorySample>();
+    private long lastPoll = Long.MIN_VALUE;
 
     public MeasurementLoop(Clock clock, MemoryProbe memory, Progress progress) {
         this.clock = clock;
@@ -86,6 +89,7 @@ public final class MeasurementLoop {
             for (int i = 1; i < samples; i++) {
                 collected.add(runtime.finish(runtime.run(feeds.get(i))));
                 ticker.tick(i + 1);
+                pollMemory();
             }
             result.timings.accuracyTotal = Timings.ms(clock.nanoTime() - started);
             writeOutputs(runtime, collected, resultDir, result);
@@ -97,8 +101,13 @@ public final class MeasurementLoop {
             performance(runtime, feeds, job.performance, result.timings);
         }
 
+        runtime.afterMeasurement(feeds.get(0)); // untimed, after the peak readings' runs and before "after_run"
         List<MemorySample> peak = memory.peak("run", reset);
         result.memory.addAll(peak);
+        for (MemorySample m : polledPeaks.values()) {
+            result.memory.add(new MemorySample(m.metric + "_peak", m.value, m.unit,
+                    m.method + ", largest of readings in the app every 0.5 s between inferences", "run"));
+        }
         result.memory.addAll(memory.sample("after_run"));
         MemorySample baseline = find(before, "rss");
         MemorySample top = find(peak, "peak_rss");
@@ -161,6 +170,7 @@ public final class MeasurementLoop {
             Object raw = runtime.run(feeds.get(i % feeds.size()));
             timings.warmup.add(Timings.ms(clock.nanoTime() - started));
             runtime.release(raw);
+            pollMemory();
         }
         Ticker ticker = new Ticker("performance", perf.runs);
         long begin = clock.nanoTime();
@@ -177,8 +187,24 @@ public final class MeasurementLoop {
             i++;
             long elapsed = ended - begin;
             ticker.tick(Math.min(i, perf.runs));
+            pollMemory();
             if ((i >= perf.runs && elapsed >= minNs) || elapsed >= maxNs) {
                 break;
+            }
+        }
+    }
+
+    /** An in-app memory reading, at most every 0.5 s and only between inferences; keeps each metric's peak. */
+    private void pollMemory() {
+        long now = clock.nanoTime();
+        if (lastPoll != Long.MIN_VALUE && now - lastPoll < MEMORY_EVERY_NS) {
+            return;
+        }
+        lastPoll = now;
+        for (MemorySample m : memory.poll()) {
+            MemorySample top = polledPeaks.get(m.metric);
+            if (top == null || m.value > top.value) {
+                polledPeaks.put(m.metric, m);
             }
         }
     }

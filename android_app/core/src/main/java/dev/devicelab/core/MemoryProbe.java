@@ -1,5 +1,6 @@
 package dev.devicelab.core;
 
+import java.util.Collections;
 import java.util.List;
 
 /** Process memory as the OS reports it; see {@link ProcStatusMemory} (Linux, so Android and the JVM here). */
@@ -12,4 +13,13 @@ public interface MemoryProbe {
 
     /** The peak since the reset (or since process start when the reset did not work); may be empty. */
     List<MemorySample> peak(String phase, boolean sinceReset);
+
+    /**
+     * A cheap reading taken in the app while a job runs (PSS from /proc/self/smaps_rollup), at a low rate and
+     * always between two inferences, never inside one; the loop keeps the largest of each metric. Unlike
+     * `dumpsys meminfo` from the host, reading it forces no garbage collection in the measured process.
+     */
+    default List<MemorySample> poll() {
+        return Collections.emptyList();
+    }
 }

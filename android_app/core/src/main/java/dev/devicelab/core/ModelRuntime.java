@@ -20,7 +20,7 @@ public interface ModelRuntime extends AutoCloseable {
     String name();
 
     /**
-     * The runtime and its version, e.g. "tensorflow-lite 2.17.0". Called before the timed load, so a runtime
+     * The runtime and its version, e.g. "onnxruntime 1.29.0". Called before the timed load, so a runtime
      * loads its native library here (as runner.py imports the Python package before timing).
      */
     String version() throws Exception;
@@ -42,6 +42,13 @@ public interface ModelRuntime extends AutoCloseable {
 
     /** Frees a raw result that will not be finished (warmups and timed runs). Untimed. */
     default void release(Object raw) {}
+
+    /**
+     * Called once after the timed runs, untimed, with the first sample's feed: a runtime may look at how it ran
+     * (ONNX Runtime profiles one inference to learn which provider ran each node) and refine {@link #used()}.
+     * The runtime interface for every adapter (TFLite, ONNX Runtime, ExecuTorch...): only run() is timed.
+     */
+    default void afterMeasurement(Object feed) {}
 
     /** Output names in output order (empty when unknown: output_k is used then). */
     default List<String> outputNames() {

@@ -17,17 +17,24 @@ import java.util.List;
 public class ProcStatusMemory implements MemoryProbe {
     public static final String RSS_METHOD = "VmRSS (/proc/self/status)";
     public static final String HWM_METHOD = "VmHWM (/proc/self/status)";
+    public static final String PSS_METHOD = "Pss (/proc/self/smaps_rollup)";
 
     private final File status;
     private final File clearRefs;
+    private final File smapsRollup;
 
     public ProcStatusMemory() {
-        this(new File("/proc/self/status"), new File("/proc/self/clear_refs"));
+        this(new File("/proc/self/status"), new File("/proc/self/clear_refs"), new File("/proc/self/smaps_rollup"));
     }
 
     public ProcStatusMemory(File status, File clearRefs) {
+        this(status, clearRefs, new File(status.getParentFile(), "smaps_rollup"));
+    }
+
+    public ProcStatusMemory(File status, File clearRefs, File smapsRollup) {
         this.status = status;
         this.clearRefs = clearRefs;
+        this.smapsRollup = smapsRollup;
     }
 
     @Override
@@ -54,6 +61,26 @@ public class ProcStatusMemory implements MemoryProbe {
         if (kib != null) {
             out.add(new MemorySample("rss", kib.doubleValue() / 1024, "MiB", RSS_METHOD, phase));
         }
+        Double pss = fieldKib(smapsRollup, "Pss");
+        if (pss != null) {
+            out.add(new MemorySample("pss", pss.doubleValue() / 1024, "MiB", PSS_METHOD, phase));
+        }
+        return out;
+    }
+
+    /** PSS from smaps_rollup (Linux 4.14+, so Android 10+ kernels and most 9s), else VmRSS. */
+    @Override
+    public List<MemorySample> poll() {
+        List<MemorySample> out = new ArrayList<MemorySample>();
+        Double pss = fieldKib(smapsRollup, "Pss");
+        if (pss != null) {
+            out.add(new MemorySample("pss", pss.doubleValue() / 1024, "MiB", PSS_METHOD, "run"));
+            return out;
+        }
+        Double rss = statusKib("VmRSS");
+        if (rss != null) {
+            out.add(new MemorySample("rss", rss.doubleValue() / 1024, "MiB", RSS_METHOD, "run"));
+        }
         return out;
     }
 
@@ -70,8 +97,13 @@ public class ProcStatusMemory implements MemoryProbe {
 
     /** A "Field:   1234 kB" line of the status file, in KiB, or null. */
     public Double statusKib(String field) {
+        return fieldKib(status, field);
+    }
+
+    /** A "Field:   1234 kB" line of a /proc file, in KiB, or null when the file or the line is missing. */
+    static Double fieldKib(File file, String field) {
         try {
-            BufferedReader in = new BufferedReader(new FileReader(status));
+            BufferedReader in = new BufferedReader(new FileReader(file));
             try {
                 String line;
                 while ((line = in.readLine()) != null) {

@@ -167,6 +167,94 @@ public final class Tensor {
         return new Tensor(dtype, one, slice);
     }
 
+    /** Every element as little-endian int32 bytes (ints exact, floats truncated, bool 0/1): an int32 input. */
+    public byte[] toInt32Bytes() {
+        if (dtype == DType.INT32) {
+            return toByteArray();
+        }
+        long[] values = toLongArray();
+        ByteBuffer b = allocate(values.length * 4);
+        for (long v : values) {
+            b.putInt((int) v);
+        }
+        return b.array();
+    }
+
+    /** Every element as little-endian int64 bytes: an int64 input (token ids above 2^24 stay exact). */
+    public byte[] toInt64Bytes() {
+        if (dtype == DType.INT64) {
+            return toByteArray();
+        }
+        long[] values = toLongArray();
+        ByteBuffer b = allocate(values.length * 8);
+        for (long v : values) {
+            b.putLong(v);
+        }
+        return b.array();
+    }
+
+    /** Every element as one byte: the bytes themselves for int8/uint8/bool, else values cast (bool: v != 0). */
+    public byte[] toBytes8(DType target) {
+        if (dtype == target || (dtype.itemSize == 1 && target != DType.BOOL)) {
+            return toByteArray();
+        }
+        long[] values = toLongArray();
+        float[] floats = target == DType.BOOL ? toFloatArray() : null;
+        byte[] out = new byte[values.length];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = target == DType.BOOL ? (byte) (floats[i] != 0 ? 1 : 0) : (byte) values[i];
+        }
+        return out;
+    }
+
+    /** Every element as little-endian IEEE half bits: a float16 input. */
+    public byte[] toFloat16Bytes() {
+        if (dtype == DType.FLOAT16) {
+            return toByteArray();
+        }
+        float[] values = toFloatArray();
+        ByteBuffer b = allocate(values.length * 2);
+        for (float v : values) {
+            b.putShort(floatToHalf(v));
+        }
+        return b.array();
+    }
+
+    /** Float to IEEE 754 half precision bits, rounding to nearest even (as numpy's astype(float16)). */
+    public static short floatToHalf(float value) {
+        int bits = Float.floatToIntBits(value);
+        int sign = (bits >>> 16) & 0x8000;
+        int exponent = (bits >>> 23) & 0xff;
+        int mantissa = bits & 0x7fffff;
+        if (exponent == 0xff) {
+            return (short) (sign | 0x7c00 | (mantissa != 0 ? 0x200 : 0));
+        }
+        int e = exponent - 127 + 15;
+        if (e >= 0x1f) {
+            return (short) (sign | 0x7c00);
+        }
+        if (e <= 0) {
+            if (e < -10) {
+                return (short) sign;
+            }
+            int m = mantissa | 0x800000;
+            int shift = 14 - e;
+            int half = m >> shift;
+            int rest = m & ((1 << shift) - 1);
+            int halfway = 1 << (shift - 1);
+            if (rest > halfway || (rest == halfway && (half & 1) != 0)) {
+                half++;
+            }
+            return (short) (sign | half);
+        }
+        int half = (e << 10) | (mantissa >> 13);
+        int rest = mantissa & 0x1fff;
+        if (rest > 0x1000 || (rest == 0x1000 && (half & 1) != 0)) {
+            half++; // may carry into the exponent, which is what rounding up to the next power of two means
+        }
+        return (short) (sign | half);
+    }
+
     /** IEEE 754 half precision bits to float. */
     public static float halfToFloat(short bits) {
         int h = bits & 0xffff;

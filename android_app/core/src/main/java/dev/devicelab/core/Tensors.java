@@ -69,8 +69,9 @@ public final class Tensors {
     }
 
     /**
-     * Stacks per-sample float32 outputs along axis 0, as runner.py's {@code np.concatenate(..., axis=0)}:
-     * [1, 10] x N gives [N, 10]. Scalar outputs stack to [N].
+     * Stacks per-sample outputs along axis 0, as runner.py's {@code np.concatenate(..., axis=0)}: [1, 10] x N
+     * gives [N, 10]; scalar outputs stack to [N]. The dtype is kept (int64 token ids, bool masks and int32
+     * counts come back exactly); parts of different dtypes become float32.
      */
     public static Tensor stack(List<Tensor> parts) {
         if (parts.isEmpty()) {
@@ -88,19 +89,36 @@ public final class Tensors {
             lead += s.length == 0 ? 1 : s[0];
             total += p.elementCount();
         }
-        float[] data = new float[total];
-        int offset = 0;
-        for (Tensor p : parts) {
-            float[] f = p.toFloatArray();
-            System.arraycopy(f, 0, data, offset, f.length);
-            offset += f.length;
-        }
         long[] shape;
         if (first.length == 0) {
             shape = new long[] {lead};
         } else {
             shape = first.clone();
             shape[0] = lead;
+        }
+        DType dtype = parts.get(0).dtype;
+        for (Tensor p : parts) {
+            if (p.dtype != dtype) {
+                dtype = null;
+                break;
+            }
+        }
+        if (dtype != null) {
+            byte[] bytes = new byte[total * dtype.itemSize];
+            int at = 0;
+            for (Tensor p : parts) {
+                byte[] b = p.toByteArray();
+                System.arraycopy(b, 0, bytes, at, b.length);
+                at += b.length;
+            }
+            return Tensor.ofBytes(dtype, shape, bytes);
+        }
+        float[] data = new float[total];
+        int offset = 0;
+        for (Tensor p : parts) {
+            float[] f = p.toFloatArray();
+            System.arraycopy(f, 0, data, offset, f.length);
+            offset += f.length;
         }
         return Tensor.ofFloat32(shape, data);
     }

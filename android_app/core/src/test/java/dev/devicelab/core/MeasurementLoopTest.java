@@ -26,7 +26,7 @@ public class MeasurementLoopTest {
     private double progressCostMs = 500; // reporting is slow: it must never land inside a timed inference
 
     /** Memory that grows by 10 MiB per sample taken, with a peak of 100 MiB. */
-    private static final class FakeMemory implements MemoryProbe {
+    private static class FakeMemory implements MemoryProbe {
         double rss = 50;
         boolean resetWorks = true;
 
@@ -261,6 +261,76 @@ public class MeasurementLoopTest {
         } catch (JobException e) {
             assertEquals("protocol", e.kind);
             assertEquals("the job has no samples (input shape starts with 0)", e.getMessage());
+        }
+    }
+
+    /** Memory readings in the app (issue 12 #2): at most every 0.5 s, never inside a timed inference. */
+    @Test
+    public void memoryIsPolledRarelyAndOutsideTheTimedCalls() throws Exception {
+        progressCostMs = 0;
+        final List<Double> polledAt = new ArrayList<Double>();
+        memory = new FakeMemory() {
+            @Override
+            public List<MemorySample> poll() {
+                polledAt.add(Double.valueOf(clock.nanoTime() / 1e6));
+                clock.advanceMs(300); // a slow reading: it must land in no run's time
+                return Collections.singletonList(new MemorySample("pss", 40 + polledAt.size(), "MiB",
+                        ProcStatusMemory.PSS_METHOD, "run"));
+            }
+        };
+        Result result = measure(perf(TestJobs.doc("j", 3, 4), 5, 200, 0, 60), 3, 4);
+        for (double run : result.timings.runs) {
+            assertEquals(10.0, run, 0);
+        }
+        for (double run : result.timings.warmup) {
+            assertEquals(10.0, run, 0);
+        }
+        int timed = result.timings.runs.size() + result.timings.warmup.size() + 2;
+        assertTrue("polled " + polledAt.size() + " times for " + timed + " inferences", polledAt.size() < timed / 3);
+        for (int k = 1; k < polledAt.size(); k++) {
+            assertTrue(polledAt.get(k) - polledAt.get(k - 1) >= 500.0);
+        }
+        MemorySample top = null;
+        for (MemorySample m : result.memory) {
+            if (m.metric.equals("pss_peak")) {
+                top = m;
+            }
+        }
+        assertEquals(40.0 + polledAt.size(), top.value, 0);
+        assertTrue(top.method.startsWith(ProcStatusMemory.PSS_METHOD + ", largest of readings in the app"));
+        assertEquals("run", top.phase);
+    }
+
+    /** Issue 12 #7: a runtime may look at how it ran (ORT's placement profile) once, after the timed runs. */
+    @Test
+    public void afterMeasurementIsCalledOnceAfterTheTimedRuns() throws Exception {
+        final List<String> order = new ArrayList<String>();
+        runtime = new FakeLinearRuntime(3) {
+            @Override
+            public Object run(Object feed) {
+                order.add("run");
+                return super.run(feed);
+            }
+
+            @Override
+            public void afterMeasurement(Object feed) {
+                order.add("after " + ((float[]) feed).length);
+                clock.advanceMs(5000); // a slow profiled inference: in no timing
+            }
+
+            @Override
+            public String used() {
+                return order.contains("after 4") ? "fake-linear-cpu (4 of 4 nodes here)" : "not yet";
+            }
+        };
+        runtime.clock = clock;
+        runtime.runMs = 10;
+        Result result = measure(perf(TestJobs.doc("j", 3, 4), 1, 3, 0, 30), 3, 4);
+        assertEquals("after 4", order.get(order.size() - 1));
+        assertEquals(1, Collections.frequency(order, "after 4"));
+        assertEquals("fake-linear-cpu (4 of 4 nodes here)", result.runtimeUsed);
+        for (double run : result.timings.runs) {
+            assertEquals(10.0, run, 0);
         }
     }
 }

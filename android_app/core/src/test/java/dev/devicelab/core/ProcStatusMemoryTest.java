@@ -49,9 +49,29 @@ public class ProcStatusMemoryTest {
 
     @Test
     public void worksOnThisLinuxJvm() {
-        assumeTrue(new File("/proc/self/status").isFile());
-        List<MemorySample> rss = new ProcStatusMemory().sample("now");
-        assertEquals(1, rss.size());
-        assertTrue(rss.get(0).value > 1); // a JVM is bigger than 1 MiB
+        assumeTrue(new File("/proc/self/status").isFile() && new File("/proc/self/smaps_rollup").isFile());
+        List<MemorySample> now = new ProcStatusMemory().sample("now");
+        assertEquals(2, now.size());
+        assertEquals("rss", now.get(0).metric);
+        assertTrue(now.get(0).value > 1); // a JVM is bigger than 1 MiB
+        assertEquals("pss", now.get(1).metric);
+        assertEquals(ProcStatusMemory.PSS_METHOD, now.get(1).method);
+        assertTrue(now.get(1).value > 1);
+        List<MemorySample> polled = new ProcStatusMemory().poll();
+        assertEquals("pss", polled.get(0).metric);
+    }
+
+    @Test
+    public void pollReadsPssFromSmapsRollupElseVmRss() throws Exception {
+        File status = tmp.newFile("status");
+        ResultWriter.writeUtf8(status, "VmHWM:\t    4096 kB\nVmRSS:\t    2048 kB\n");
+        File rollup = new File(tmp.getRoot(), "smaps_rollup");
+        ProcStatusMemory probe = new ProcStatusMemory(status, tmp.newFile("clear_refs"), rollup);
+        assertEquals("rss", probe.poll().get(0).metric); // an older kernel: no smaps_rollup
+        ResultWriter.writeUtf8(rollup, "00400000-7fff [rollup]\nRss:     3072 kB\nPss:     1536 kB\n");
+        List<MemorySample> polled = probe.poll();
+        assertEquals("pss", polled.get(0).metric);
+        assertEquals(1.5, polled.get(0).value, 0);
+        assertEquals("run", polled.get(0).phase);
     }
 }

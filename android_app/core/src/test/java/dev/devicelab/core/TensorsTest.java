@@ -164,4 +164,51 @@ public class TensorsTest {
             assertEquals("model_run", e.kind);
         }
     }
+
+    /** Issue 11: integer tensors go through files and stacking exactly, whatever their size. */
+    @Test
+    public void int32AndInt64TensorsRoundTripExactly() throws Exception {
+        File root = tmp.newFolder();
+        long big = (1L << 40) + 3; // not representable as float32
+        Tensor ids = Tensor.ofInt64(new long[] {2, 3}, new long[] {big, -1, 0, 7, Long.MAX_VALUE, Long.MIN_VALUE});
+        TensorSpec spec = Tensors.write(root, "inputs/input_ids.bin", "input_ids", ids);
+        assertEquals("int64", spec.dtype);
+        Tensor back = Tensors.read(root, spec);
+        assertEquals(DType.INT64, back.dtype);
+        assertArrayEquals(new long[] {big, -1, 0, 7, Long.MAX_VALUE, Long.MIN_VALUE}, back.toLongArray());
+        assertArrayEquals(new long[] {big, -1, 0}, back.sample(0).toLongArray());
+
+        Tensor counts = Tensor.ofInt32(new long[] {1, 2}, new int[] {16777217, -5});
+        Tensor stacked = Tensors.stack(Arrays.asList(counts, Tensor.ofInt32(new long[] {1, 2}, new int[] {1, 2})));
+        assertEquals(DType.INT32, stacked.dtype);
+        assertArrayEquals(new long[] {2, 2}, stacked.shape());
+        assertArrayEquals(new long[] {16777217, -5, 1, 2}, stacked.toLongArray());
+        TensorSpec out = Tensors.write(root, "outputs/output_0.bin", "counts", stacked);
+        assertEquals("int32", out.dtype);
+        assertEquals(16, new File(root, "outputs/output_0.bin").length());
+
+        Tensor longs = Tensors.stack(Arrays.asList(back.sample(0), back.sample(1)));
+        assertEquals(DType.INT64, longs.dtype);
+        assertArrayEquals(back.toLongArray(), longs.toLongArray());
+        // Mixed dtypes cannot be kept: float32, as before.
+        assertEquals(DType.FLOAT32, Tensors.stack(Arrays.asList(counts,
+                Tensor.ofFloat32(new long[] {1, 2}, new float[] {1, 2}))).dtype);
+    }
+
+    @Test
+    public void inputsConvertToWhatTheModelTakes() {
+        Tensor ids = Tensor.ofInt64(new long[] {1, 3}, new long[] {1, 70000, -2});
+        assertArrayEquals(Tensor.ofInt32(new long[] {1, 3}, new int[] {1, 70000, -2}).toByteArray(),
+                ids.toInt32Bytes());
+        assertArrayEquals(ids.toByteArray(), Tensor.ofInt32(new long[] {1, 3}, new int[] {1, 70000, -2})
+                .toInt64Bytes());
+        assertArrayEquals(new byte[] {1, 0, 1}, Tensor.ofFloat32(new long[] {3}, new float[] {2.5f, 0f, -1f})
+                .toBytes8(DType.BOOL));
+        byte[] half = Tensor.ofFloat32(new long[] {6}, new float[] {1f, 65504f, 0.1f, -2f, 1e-7f, 1e6f})
+                .toFloat16Bytes();
+        short[] bits = new short[6];
+        java.nio.ByteBuffer.wrap(half).order(java.nio.ByteOrder.LITTLE_ENDIAN).asShortBuffer().get(bits);
+        // numpy: np.array([1, 65504, 0.1, -2, 1e-7, 1e6], np.float32).astype(np.float16).view(np.uint16)
+        assertArrayEquals(new short[] {0x3c00, 0x7bff, 0x2e66, (short) 0xc000, 0x0002, 0x7c00}, bits);
+    }
 }

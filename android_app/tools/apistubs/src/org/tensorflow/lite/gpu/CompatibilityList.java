@@ -5,7 +5,7 @@ import java.io.Closeable;
 public class CompatibilityList implements Closeable {
     public CompatibilityList() {}
     public boolean isDelegateSupportedOnThisDevice() { return false; }
-    public GpuDelegate.Options getBestOptionsForThisDevice() { return new GpuDelegate.Options(); }
+    public GpuDelegateFactory.Options getBestOptionsForThisDevice() { return new GpuDelegateFactory.Options(); }
     @Override
     public void close() {}
 }
