@@ -84,19 +84,23 @@ RESULT_COLUMNS: dict[str, tuple[str, Any]] = {
 DEFAULT_COLUMNS = ("id", "model", "variant", "target", "accuracy", "agreement", "median", "memory", "status")
 WIDE_COLUMNS = ("id", "model", "variant", "target", "runtime", "accuracy", "agreement", "maxdiff", "load", "first",
                 "median", "p90", "memory", "size", "status")
+# After measure: also which runtime (and backend) really ran.
+MEASURED_COLUMNS = ("id", "model", "variant", "target", "runtime", "accuracy", "agreement", "median", "memory",
+                    "status")
 _TEXT_COLUMNS = {"run", "created", "model", "variant", "target", "runtime", "dataset", "status", "error"}
 _SHARED = ("model", "target")  # the same on every row: said once in the title instead of a column
 
 
-def results_table(rows: Iterable[Any], title: str = "Results", columns: Iterable[str] | None = None) -> Table:
+def results_table(rows: Iterable[Any], title: str = "Results", columns: Iterable[str] | None = None,
+                  drop_shared: bool | None = None) -> Table:
     """One line per stored result (store rows or dicts with the store's summary columns). Numbers never wrap;
-    by default a model or target common to every row moves into the title, so the table fits 80 columns."""
+    unless columns are named, a model or target common to every row moves into the title (``drop_shared``)."""
     rows = list(rows)
     chosen = list(columns or DEFAULT_COLUMNS)
-    if columns is None and len(rows) > 1:
+    if (columns is None if drop_shared is None else drop_shared) and len(rows) > 1:
         for name in _SHARED:
             values = {row.get(name) for row in rows}
-            if len(values) == 1 and None not in values:
+            if name in chosen and len(values) == 1 and None not in values:
                 chosen.remove(name)
                 title += f" · {name} {next(iter(values))}"
     # No vertical rules and no outer padding: nine columns of a first look fit an 80-column terminal.
