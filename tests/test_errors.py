@@ -430,3 +430,36 @@ def test_verbose_shows_the_details_behind_an_error(capsys: pytest.CaptureFixture
     err = capsys.readouterr().err
     assert "'tf.Foo' op is [bold]neither[/bold] a custom op" in err  # printed literally, not as markup
     assert "Error: tflite-fp32: conversion failed: boom" in err
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_host_job_leaves_no_folder_and_no_worker(sig: str, zoo_cache: Path, store: Path,
+                                                                tmp_path: Path) -> None:
+    """Ctrl-C or `kill` while the host worker measures: the worker is stopped and the job folder removed (SIGTERM
+    used to end devicelab without any cleanup and leave the worker running)."""
+    import signal
+
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    env = {**os.environ, "DEVICELAB_CACHE": str(zoo_cache), "DEVICELAB_STORE": str(store), "TMPDIR": str(private_tmp)}
+    proc = subprocess.Popen([sys.executable, "-m", "devicelab", "measure", "lenet5", "--samples", "20",
+                             "--min-seconds", "60", "--max-seconds", "120"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    def worker_running() -> bool:
+        args = subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True).stdout
+        return any("host_worker" in line and str(private_tmp) in line for line in args.splitlines())
+
+    deadline = time.monotonic() + 120
+    while not worker_running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if not worker_running():
+        proc.kill()
+        pytest.fail(f"no job started: {proc.communicate()}")
+    time.sleep(2)  # inside the measurement
+    proc.send_signal(getattr(signal, sig))
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode in (1, 130), stderr
+    assert "Traceback" not in stderr
+    assert not list(private_tmp.glob("devicelab-job-*"))
+    assert not worker_running()  # no host worker of this run is left

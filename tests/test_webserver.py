@@ -92,3 +92,91 @@ def test_resolve_inside(tmp_path: Path) -> None:
     assert resolve_inside(tmp_path, "a") == (tmp_path / "a").resolve()
     for bad in ("../x", "a/../../x", "link/passwd", "", "a\\b", "/etc/passwd"):
         assert resolve_inside(tmp_path, bad) is None, bad
+
+
+# --- issue 13: DNS rebinding, upload caps, malformed requests ----------------------------------------------------
+
+
+def _raw(server: JobServer, request: bytes, *, reset: bool = False) -> bytes:
+    """Send bytes as they are (headers http.client would not let through); with ``reset``, hang up with RST."""
+    import socket
+    import struct
+
+    host, port = server.origin.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        if reset:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return b""
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+@pytest.mark.parametrize(("host", "origin"), [
+    ("evil.example.com", None), ("evil.example.com:PORT", None), ("localhost:PORT", None), ("127.0.0.1:1", None),
+    ("127.0.0.1:PORT", "http://evil.example.com"), ("127.0.0.1:PORT", "null"), (None, None),
+])
+def test_requests_for_another_host_or_origin_are_refused(served, host: str | None, origin: str | None) -> None:
+    """DNS rebinding: a page of evil.example.com resolving to 127.0.0.1 sends its own Host and Origin."""
+    server, result = served
+    port = server.origin.rsplit(":", 1)[1]
+    headers = "".join(f"{k}: {v.replace('PORT', port)}\r\n" for k, v in (("Host", host), ("Origin", origin)) if v)
+    for method, path, body in (("GET", "/jobs/j1/job.json", b""), ("PUT", "/results/j1/result.json", b"{}")):
+        reply = _raw(server, f"{method} {path} HTTP/1.1\r\n{headers}Content-Length: {len(body)}\r\n"
+                             "Connection: close\r\n\r\n".encode() + body)
+        assert reply.startswith(b"HTTP/1.1 403"), reply[:200]
+    assert not (result / "result.json").exists()
+    own = _raw(server, f"GET /jobs/j1/job.json HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: {server.origin}\r\n"
+                       "Connection: close\r\n\r\n".encode())
+    assert own.startswith(b"HTTP/1.1 200")
+
+
+def test_uploads_are_capped_at_what_the_job_can_produce(served) -> None:
+    from devicelab.targets import webserver
+
+    server, result = served
+    budget = webserver.upload_budget(result.parent / "job")
+    assert budget == webserver.UPLOAD_BASE  # this job has no inputs
+    port = server.origin.rsplit(":", 1)[1]
+    reply = _raw(server, f"PUT /results/j1/outputs/output_0.bin HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                         f"Content-Length: {200 << 20}\r\n\r\n".encode())  # 200 MB announced, none sent
+    assert reply.startswith(b"HTTP/1.1 413") and not (result / "outputs").exists()
+    assert _request(server, "PUT", "/results/j1/outputs/output_0.bin", b"\x00" * (budget - 10)).status == 204
+    assert _request(server, "PUT", "/results/j1/result.json", b"x" * 11).status == 413  # the budget is per job
+    assert _request(server, "PUT", "/results/j1/result.json", b"{}").status == 204
+
+
+@pytest.mark.parametrize("length", ["abc", "-5", "1e3", ""])
+def test_bad_content_length_is_400_without_traceback(served, length: str, capfd: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEVICELAB_VERBOSE", raising=False)
+    server, result = served
+    port = server.origin.rsplit(":", 1)[1]
+    header = f"Content-Length: {length}\r\n" if length else ""
+    reply = _raw(server, f"PUT /results/j1/result.json HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{header}"
+                         "Connection: close\r\n\r\n{}".encode())
+    assert reply.startswith(b"HTTP/1.1 400") and not (result / "result.json").exists()
+    captured = capfd.readouterr()
+    assert captured.err == "" and captured.out == ""
+
+
+def test_client_resets_print_nothing_unless_verbose(served, capfd: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    server, result = served
+    port = server.origin.rsplit(":", 1)[1]
+    upload = (f"PUT /results/j1/outputs/output_0.bin HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+              "Content-Length: 100000\r\n\r\n").encode() + b"\x00" * 1000  # then a reset mid-body
+    for verbose in ("", "1"):
+        monkeypatch.setenv("DEVICELAB_VERBOSE", verbose)
+        _raw(server, upload, reset=True)
+        _raw(server, b"GET /jobs/j1/job.json HTTP/1.1\r\n", reset=True)  # reset mid-headers
+        time.sleep(0.5)
+        err = capfd.readouterr().err
+        assert "Traceback" not in err
+        assert (err == "") if not verbose else (0 < len(err.splitlines()) <= 2)
+    assert not (result / "outputs/output_0.bin").exists()
+    assert _request(server, "GET", "/jobs/j1/job.json").status == 200  # still serving

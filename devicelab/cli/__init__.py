@@ -7,6 +7,7 @@ registers its commands on the app when imported here (they import app.py, never 
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 from typing import Any
 
@@ -26,8 +27,15 @@ def command() -> Any:
     return finish(typer.main.get_command(app))
 
 
+def _terminated(signum: int, frame: object) -> None:
+    # `kill`, a CI timeout: the same way out as Ctrl-C, so the host worker is stopped and its job folder removed
+    # (the default SIGTERM ends Python without running any cleanup and orphans the worker).
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors end in one message and a hint, never a traceback (unless --verbose)."""
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         command()(args=argv, prog_name="devicelab")
     except DevicelabError as exc:

@@ -143,13 +143,13 @@ def _show_jobs(jobs: list[Any], skipped: list[Any], warnings: list[str], pools: 
 
 def _show_report(report: Any) -> None:
     from devicelab.report.batch import counts_line, not_run_table, pools_table
-    from devicelab.report.terminal import results_table
+    from devicelab.report.terminal import MEASURED_COLUMNS, results_table
     from devicelab.store import Store
 
     with Store(report.store) as db:
         rows = [row for i in report.row_ids() if (row := db.get(i)) is not None]
     if rows:
-        console.print(results_table(rows, title="Results"))
+        console.print(results_table(rows, title="Results", columns=MEASURED_COLUMNS, drop_shared=True))
     console.print(pools_table(report))
     missing = not_run_table(report)
     if missing is not None:

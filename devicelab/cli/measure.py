@@ -98,12 +98,12 @@ def _run_measure(model: str, variant: list[str] | None, runtime: str | None, dat
 def _show_measured(measured: list[Any], store: Path | None, title: str, note: str | None = None) -> None:
     """The stored rows of just these measurements as a table, then each failure; exit 1 if any failed."""
     from devicelab.paths import default_store
-    from devicelab.report.terminal import figure_notes, results_table
+    from devicelab.report.terminal import MEASURED_COLUMNS, figure_notes, results_table
     from devicelab.store import Store
 
     with Store(store or default_store()) as db:  # only these rows: a long-used store holds thousands
         rows = [row for m in measured if m.row_id and (row := db.get(m.row_id))]
-    console.print(results_table(rows, title=title))
+    console.print(results_table(rows, title=title, columns=MEASURED_COLUMNS, drop_shared=True))
     for line in figure_notes(rows):
         console.print(line)
     for m in measured:

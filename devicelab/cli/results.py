@@ -62,7 +62,7 @@ def results(
         console.print("No results match." if any((model, variant, target, status, run, last))
                       else "No results yet: run `devicelab measure MODEL` first.")
     else:
-        console.print(results_table(rows, columns=chosen))
+        console.print(results_table(rows, columns=chosen, drop_shared=not columns))
 
 
 @app.command()

@@ -68,6 +68,12 @@ RESULT_COLUMNS: dict[str, tuple[str, Any]] = {
     "accuracy": ("acc", lambda get: _pct(get("accuracy"))),
     "agreement": ("agree", lambda get: _pct(get("agreement"))),
     "maxdiff": ("max |Δ|", lambda get: _num(get("max_abs_diff"), "{:.2g}")),
+    "task": ("task", _text("task")),
+    "mae": ("MAE", lambda get: _num(get("mae"), "{:.4g}")),
+    "rmse": ("RMSE", lambda get: _num(get("rmse"), "{:.4g}")),
+    "cosine": ("cosine", lambda get: _num(get("cosine"), "{:.5f}")),
+    "snr": ("SNR dB", lambda get: _num(get("snr_db"), "{:.1f}",
+                                       empty="-" if get("cosine") is None else "exact")),
     "load": ("load ms", lambda get: _num(get("load_ms"), "{:.1f}")),
     "first": ("first ms", lambda get: _num(get("first_ms"), "{:.2f}")),
     "median": ("median ms", lambda get: _num(get("median_ms"), "{:.3f}")),
@@ -84,19 +90,25 @@ RESULT_COLUMNS: dict[str, tuple[str, Any]] = {
 DEFAULT_COLUMNS = ("id", "model", "variant", "target", "accuracy", "agreement", "median", "memory", "status")
 WIDE_COLUMNS = ("id", "model", "variant", "target", "runtime", "accuracy", "agreement", "maxdiff", "load", "first",
                 "median", "p90", "memory", "size", "status")
-_TEXT_COLUMNS = {"run", "created", "model", "variant", "target", "runtime", "dataset", "status", "error"}
+# After measure: also which runtime (and backend) really ran.
+MEASURED_COLUMNS = ("id", "model", "variant", "target", "runtime", "accuracy", "agreement", "median", "memory",
+                    "status")
+_TEXT_COLUMNS = {"run", "created", "model", "variant", "target", "runtime", "dataset", "status", "error", "task"}
 _SHARED = ("model", "target")  # the same on every row: said once in the title instead of a column
 
 
-def results_table(rows: Iterable[Any], title: str = "Results", columns: Iterable[str] | None = None) -> Table:
+def results_table(rows: Iterable[Any], title: str = "Results", columns: Iterable[str] | None = None,
+                  drop_shared: bool | None = None) -> Table:
     """One line per stored result (store rows or dicts with the store's summary columns). Numbers never wrap;
-    by default a model or target common to every row moves into the title, so the table fits 80 columns."""
+    unless columns are named, a model or target common to every row moves into the title (``drop_shared``)."""
     rows = list(rows)
     chosen = list(columns or DEFAULT_COLUMNS)
-    if columns is None and len(rows) > 1:
+    if columns is None or drop_shared:
+        chosen = _fitting_figures(chosen, rows)
+    if (columns is None if drop_shared is None else drop_shared) and len(rows) > 1:
         for name in _SHARED:
             values = {row.get(name) for row in rows}
-            if len(values) == 1 and None not in values:
+            if name in chosen and len(values) == 1 and None not in values:
                 chosen.remove(name)
                 title += f" · {name} {next(iter(values))}"
     # No vertical rules and no outer padding: nine columns of a first look fit an 80-column terminal.
@@ -109,6 +121,16 @@ def results_table(rows: Iterable[Any], title: str = "Results", columns: Iterable
     for row in rows:
         table.add_row(*(RESULT_COLUMNS[name][1](row.get) for name in chosen))
     return table
+
+
+def _fitting_figures(chosen: list[str], rows: list[Any]) -> list[str]:
+    """Regression and embedding rows have no accuracy or agreement: show MAE and cosine in their place."""
+    def some(column: str) -> bool:
+        return any(row.get(column) is not None for row in rows)
+
+    swaps = {"accuracy": ("accuracy", "mae"), "agreement": ("agreement", "cosine")}
+    return [new if name in swaps and not some(swaps[name][0]) and some(new) else name
+            for name in chosen for new in [swaps.get(name, (name, name))[1]]]
 
 
 def check_columns(names: Iterable[str]) -> list[str]:

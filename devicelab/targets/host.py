@@ -61,7 +61,7 @@ class HostTarget(Target):
             for line in worker.stdout:  # type: ignore[union-attr]
                 _forward_progress(line, progress)
             code = worker.wait()
-        except KeyboardInterrupt:
+        except BaseException:  # Ctrl-C, SIGTERM (raised as KeyboardInterrupt by the CLI): no orphaned worker
             _kill(worker)
             raise
         finally:
