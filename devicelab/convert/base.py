@@ -162,10 +162,14 @@ _MLIR_ERROR = re.compile(r"(?:^|\s)error:\s*(.+)$")
 
 def _mlir_errors(text: str) -> list[str]:
     found = []
-    for line in text.splitlines():
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
         match = _MLIR_ERROR.search(line)
         if match:
             message = match.group(1).strip().replace("\\n", " ").strip()
+            if message.endswith(":"):  # "failed while converting: 'main':" then the explanation on the next line
+                following = [t.strip() for t in lines[index + 1:index + 3] if t.strip() and "error:" not in t]
+                message = " ".join([message, *following[:1]])
             if message and not message.startswith("loc(") and message not in found:
                 found.append(message)
     return found
