@@ -194,10 +194,15 @@ def conversion_failure(variant: Variant, exc: BaseException) -> ConversionError:
     details = _details(exc, captured)
     if ops:
         because = f": {cause}" if cause else ""
+        hint = ("replace those layers with supported ones, or skip this variant; --verbose shows the "
+                "converter's output")
+        if any(op.startswith("TensorList") for op in ops):
+            # A recurrent loop traced with a free batch (a SavedModel's signature cannot be traced again).
+            hint = ("the model's recurrent loop has shapes that are not static; give the Keras .keras file, "
+                    "which devicelab converts with a batch of one (builtin WHILE op)")
         return UnsupportedOpError(
             f"{variant.name}: the model uses op(s) {', '.join(ops)} that {variant.format} cannot express{because}",
-            hint="replace those layers with supported ones, or skip this variant; --verbose shows the "
-                 "converter's output", details=details)
+            hint=hint, details=details)
     first = cause or next((line.strip() for line in str(exc).splitlines()
                            if line.strip() and not line.strip().startswith("<unknown>")), type(exc).__name__)
     return ConversionError(f"{variant.name}: conversion failed: {first[:400]}",
