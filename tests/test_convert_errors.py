@@ -75,3 +75,25 @@ def test_an_op_without_builtin_kernel_is_named(tmp_path: Path, session_cache: Pa
     assert "not supported" in error.message  # the converter's summary line, quoted
     assert error.details and "MatrixDeterminant" in error.details
     assert not any((session_cache / "tmp").iterdir()) if (session_cache / "tmp").exists() else True
+
+
+def test_calibration_is_fed_per_input_in_its_own_dtype(tmp_path: Path) -> None:
+    """One array per input; ids that arrive as float32 (an older loader) are fed as the int32 the model takes."""
+    import numpy as np
+
+    from devicelab.convert.base import ConversionContext
+    from devicelab.errors import CalibrationError
+    from devicelab.models import IOSpec
+
+    source = SourceModel("two", "keras", tmp_path / "m.keras", "0" * 64)
+    source.__dict__["inputs"] = [IOSpec("ids", "int32", [None, 5]), IOSpec("x", "float32", [None, 2])]
+    ids = np.arange(15, dtype=np.float32).reshape(3, 5)
+    ctx = ConversionContext(source, [ids, np.ones((3, 2), np.float32)], tmp_path)
+    feeds = ctx.calibration_feeds(registry.get("tflite-int8"))
+    assert len(feeds) == 3 and [a.dtype for a in feeds[0]] == [np.int32, np.float32]
+    assert [a.shape for a in feeds[1]] == [(1, 5), (1, 2)] and feeds[1][0][0, 0] == 5
+    with pytest.raises(CalibrationError, match=r"1 array.*2 input"):
+        ConversionContext(source, [ids], tmp_path).calibration_feeds(registry.get("tflite-int8"))
+    with pytest.raises(CalibrationError, match="fractional"):
+        ConversionContext(source, [ids + 0.5, np.ones((3, 2), np.float32)], tmp_path).calibration_feeds(
+            registry.get("onnx-int8-static"))

@@ -70,7 +70,8 @@ class ConversionContext:
 
     def calibration_feeds(self, variant: Variant) -> list[list[np.ndarray]]:
         """One list per sample, holding every input with a batch of one (what calibrators feed)."""
-        arrays = self.require_calibration(variant)
+        arrays = [_as_input_dtype(a, spec.name, spec.dtype, variant)
+                  for a, spec in zip(self.require_calibration(variant), self.source.inputs, strict=True)]
         return [[np.ascontiguousarray(a[i:i + 1]) for a in arrays] for i in range(len(arrays[0]))]
 
     def input_shapes(self, fixed: bool = False, variant: Variant | None = None) -> list[list[int | None]]:
@@ -111,6 +112,20 @@ class ConversionContext:
                     self.source.keras_model().export(str(tmp / "sm"), verbose=False)
                 (tmp / "sm").replace(folder)
         return folder
+
+
+def _as_input_dtype(array: np.ndarray, name: str, dtype: str, variant: Variant) -> np.ndarray:
+    """Calibration samples in the input's own dtype (token ids that arrive as float32 become int32 again)."""
+    try:
+        wanted = np.dtype(dtype)
+    except TypeError:
+        return array
+    if array.dtype == wanted:
+        return array
+    if wanted.kind in "iub" and array.dtype.kind == "f" and not np.array_equal(array, np.round(array)):
+        raise CalibrationError(f"{variant.name}: calibration data for input {name} has fractional values, but "
+                               f"the input takes {wanted.name}", hint="give integer ids for integer inputs")
+    return array.astype(wanted)
 
 
 def fixed_shapes_entry(ctx: ConversionContext, shapes: list[list[int | None]]) -> dict[str, list[int]]:
