@@ -94,7 +94,8 @@ def test_int_ids_and_float_features(tmp_path: Path, session_cache: Path) -> None
     inputs = {"ids": rng.integers(0, 50, (40, 6)).astype(np.int32),
               "features": rng.normal(size=(40, 3)).astype(np.float32)}
     reference = [keras.models.load_model(source.path).predict(list(inputs.values()), verbose=0)]
-    made = _convert_all(source, session_cache, [a[:20] for a in inputs.values()], TFLITE + ONNX + OTHERS)
+    made = _convert_all(source, session_cache, [a[:20] for a in inputs.values()],
+                        TFLITE + ONNX + ["tfjs-uint8", "coreml-fp32"])
     _check_fp32(made, inputs, reference, classify=True)
     tflite_int8 = {i["name"]: i["dtype"] for i in made["tflite-int8"].manifest["inputs"]}
     assert tflite_int8 == {"ids": "int32", "features": "int8"}
@@ -133,8 +134,8 @@ def test_dynamic_shape_cnn(tmp_path: Path, session_cache: Path, monkeypatch: pyt
         x = rng.random((6, size, size, 3), dtype=np.float32)
         reference = [model.predict(x, verbose=0)]
         _check_fp32(made, {"image": x}, reference, classify=True)
-        for name in ("tflite-dynamic-int8", "tflite-int8"):
-            assert agreement(run_tflite(made[name].model_path, {"image": x})[0], reference[0]) >= 0.5, name
+        for name in ("tflite-dynamic-int8", "tflite-int8"):  # untrained: near-equal scores, so compare values
+            assert np.abs(run_tflite(made[name].model_path, {"image": x})[0] - reference[0]).max() < 0.02, name
     coreml, _ = get_or_convert(source, registry.get("coreml-fp32"), session_cache, shapes=[[1, 24, 24, 3]])
     assert coreml.manifest["fixed_shapes"] == {"image": [1, 24, 24, 3]}
     assert coreml.manifest["inputs"][0]["shape"] == [1, 24, 24, 3]
@@ -158,12 +159,13 @@ def test_regression_and_two_outputs(tmp_path: Path, session_cache: Path) -> None
         source = load_source(tmp_path / file)
         prediction = keras.models.load_model(source.path).predict(x, verbose=0)
         reference = prediction if isinstance(prediction, list) else [prediction]
-        made = _convert_all(source, session_cache, [x[:20]], TFLITE + ONNX + OTHERS)
+        made = _convert_all(source, session_cache, [x], TFLITE + ONNX + ["tfjs-fp32", "coreml-fp32"])
         _check_fp32(made, {"x": x}, reference, classify=outputs == 2)
         for name in ("tflite-fp32", "tflite-int8", "onnx-fp32", "coreml-fp32", "tfjs-fp32"):
             shapes = [o["shape"][1:] for o in made[name].manifest["outputs"]]
             assert sorted(shapes) == sorted([list(r.shape[1:]) for r in reference]), (file, name, shapes)
-        names = [o["name"] for o in made["tflite-fp32"].manifest["outputs"]]
-        assert names == (["value"] if outputs == 1 else ["klass", "amount"]), names
+        # Listed in the artifact's own order, each named after the source output it really is.
+        named = {o["name"]: o["shape"][1:] for o in made["tflite-fp32"].manifest["outputs"]}
+        assert named == ({"value": [1]} if outputs == 1 else {"klass": [3], "amount": [1]}), named
         int8 = run_tflite(made["tflite-int8"].model_path, {"x": x})[-1]
         assert np.abs(int8.reshape(reference[-1].shape) - reference[-1]).max() < 0.2

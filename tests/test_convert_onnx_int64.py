@@ -80,6 +80,9 @@ def test_int64_encoder_quantizes(tmp_path: Path, session_cache: Path, monkeypatc
     assert figures["onnx-int8-dynamic"][0] >= 0.98, figures
     assert figures["onnx-int8-static"][0] >= 0.9, figures
     assert made.manifest["calibration"]["samples"] == 16
+    # onnxruntime's symbolic shape inference fails on this graph (an AssertionError inside it): the int8 variants
+    # were made from the model pre-processed without it instead of failing.
+    assert made.manifest["preprocess"] == "without symbolic shape inference"
     assert os.listdir(workdir) == []
     assert not any((session_cache / "tmp").iterdir())
 

@@ -70,7 +70,8 @@ class ConversionContext:
 
     def calibration_feeds(self, variant: Variant) -> list[list[np.ndarray]]:
         """One list per sample, holding every input with a batch of one (what calibrators feed)."""
-        arrays = self.require_calibration(variant)
+        arrays = [_as_input_dtype(a, spec.name, spec.dtype, variant)
+                  for a, spec in zip(self.require_calibration(variant), self.source.inputs, strict=True)]
         return [[np.ascontiguousarray(a[i:i + 1]) for a in arrays] for i in range(len(arrays[0]))]
 
     def input_shapes(self, fixed: bool = False, variant: Variant | None = None) -> list[list[int | None]]:
@@ -111,6 +112,20 @@ class ConversionContext:
                     self.source.keras_model().export(str(tmp / "sm"), verbose=False)
                 (tmp / "sm").replace(folder)
         return folder
+
+
+def _as_input_dtype(array: np.ndarray, name: str, dtype: str, variant: Variant) -> np.ndarray:
+    """Calibration samples in the input's own dtype (token ids that arrive as float32 become int32 again)."""
+    try:
+        wanted = np.dtype(dtype)
+    except TypeError:
+        return array
+    if array.dtype == wanted:
+        return array
+    if wanted.kind in "iub" and array.dtype.kind == "f" and not np.array_equal(array, np.round(array)):
+        raise CalibrationError(f"{variant.name}: calibration data for input {name} has fractional values, but "
+                               f"the input takes {wanted.name}", hint="give integer ids for integer inputs")
+    return array.astype(wanted)
 
 
 def fixed_shapes_entry(ctx: ConversionContext, shapes: list[list[int | None]]) -> dict[str, list[int]]:
@@ -162,10 +177,14 @@ _MLIR_ERROR = re.compile(r"(?:^|\s)error:\s*(.+)$")
 
 def _mlir_errors(text: str) -> list[str]:
     found = []
-    for line in text.splitlines():
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
         match = _MLIR_ERROR.search(line)
         if match:
             message = match.group(1).strip().replace("\\n", " ").strip()
+            if message.endswith(":"):  # "failed while converting: 'main':" then the explanation on the next line
+                following = [t.strip() for t in lines[index + 1:index + 3] if t.strip() and "error:" not in t]
+                message = " ".join([message, *following[:1]])
             if message and not message.startswith("loc(") and message not in found:
                 found.append(message)
     return found
@@ -190,10 +209,15 @@ def conversion_failure(variant: Variant, exc: BaseException) -> ConversionError:
     details = _details(exc, captured)
     if ops:
         because = f": {cause}" if cause else ""
+        hint = ("replace those layers with supported ones, or skip this variant; --verbose shows the "
+                "converter's output")
+        if any(op.startswith("TensorList") for op in ops):
+            # A recurrent loop traced with a free batch (a SavedModel's signature cannot be traced again).
+            hint = ("the model's recurrent loop has shapes that are not static; give the Keras .keras file, "
+                    "which devicelab converts with a batch of one (builtin WHILE op)")
         return UnsupportedOpError(
             f"{variant.name}: the model uses op(s) {', '.join(ops)} that {variant.format} cannot express{because}",
-            hint="replace those layers with supported ones, or skip this variant; --verbose shows the "
-                 "converter's output", details=details)
+            hint=hint, details=details)
     first = cause or next((line.strip() for line in str(exc).splitlines()
                            if line.strip() and not line.strip().startswith("<unknown>")), type(exc).__name__)
     return ConversionError(f"{variant.name}: conversion failed: {first[:400]}",

@@ -41,10 +41,11 @@ def convert(ctx: ConversionContext, variant: Variant, out_dir: Path) -> dict[str
         return None
     quantization = require("onnxruntime.quantization", "onnx", "ONNX quantization")
     prepared, preprocess = _preprocessed(ctx, fp32)
-    with private_tmp(ctx), captured_output():
+    with private_tmp(ctx) as tmp, captured_output():
         if variant.quant == "dynamic-int8":
-            quantization.quantize_dynamic(str(prepared), str(target), weight_type=quantization.QuantType.QInt8,
-                                          nodes_to_exclude=_feeding_subgraphs(prepared))
+            detached, identities = _detach_outer_scope(prepared, tmp)
+            quantization.quantize_dynamic(str(detached), str(target), weight_type=quantization.QuantType.QInt8,
+                                          nodes_to_exclude=identities)
         else:
             names = _input_names(prepared)
             feeds = [dict(zip(names, sample, strict=True)) for sample in ctx.calibration_feeds(variant)]
@@ -104,44 +105,59 @@ def _preprocessed(ctx: ConversionContext, fp32: Path) -> tuple[Path, str]:
     return prepared, done
 
 
-def _feeding_subgraphs(path: Path) -> list[str]:
-    """Nodes whose outputs a Loop/If/Scan body reads from the outer scope, and the pass-through ops feeding them.
+def _detach_outer_scope(path: Path, folder: Path) -> tuple[Path, list[str]]:
+    """The model with every tensor a Loop/If/Scan body reads from the outer scope passed through an Identity.
 
-    onnxruntime's dynamic quantizer renames such an output to its int8 version without telling the subgraph
-    ("Invalid model with unknown initializers/tensors": a GRU's time-major input, say). Kept in float, the
-    body reads the tensor it expects; the recurrent weights in the body stay float.
+    onnxruntime's dynamic quantizer renames such a tensor to its int8 version when its producer runs on int8
+    (a GRU's time-major input after a quantized embedding) without telling the body ("Invalid model with unknown
+    initializers/tensors"). The bodies now read the Identity's output, and the Identity nodes (returned, to be
+    excluded from quantization) get a dequantized float input; everything else still quantizes.
     """
     import onnx
 
-    graph = onnx.load(str(path)).graph
-    referenced: set[str] = set()
+    model = onnx.load(str(path))
+    graph = model.graph
 
-    def scan(g: Any) -> None:
+    def bodies(g: Any) -> Any:
         for node in g.node:
             for attribute in node.attribute:
-                for body in [attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else attribute.graphs:
-                    own = ({i.name for i in body.input} | {i.name for i in body.initializer}
-                           | {o for n in body.node for o in n.output})
-                    referenced.update(i for n in body.node for i in n.input if i and i not in own)
-                    scan(body)
+                yield from [attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else attribute.graphs
 
-    scan(graph)
-    producers = {o: n for n in graph.node for o in n.output}
-    excluded: list[str] = []
-    pending = [producers[name] for name in referenced if name in producers]
+    referenced: set[str] = set()
+    pending = list(bodies(graph))
     while pending:
-        node = pending.pop()
-        if not node.name or node.name in excluded:
-            continue
-        excluded.append(node.name)
-        if node.op_type in _PASS_THROUGH:  # it would carry int8 from upstream: keep its producers float too
-            pending.extend(producers[i] for i in node.input if i in producers)
-    return excluded
+        body = pending.pop()
+        own = ({i.name for i in body.input} | {i.name for i in body.initializer}
+               | {o for n in body.node for o in n.output})
+        referenced |= {i for n in body.node for i in n.input if i and i not in own}
+        pending.extend(bodies(body))
+    referenced &= {o for n in graph.node for o in n.output}  # graph inputs and initializers are never renamed
+    if not referenced:
+        return path, []
+    renamed = {name: f"{name}__outer" for name in referenced}
+    nodes, excluded = [], []
+    for node in graph.node:
+        nodes.append(node)
+        for output in node.output:
+            if output in renamed:
+                name = f"{node.name or output}__outer"
+                nodes.append(onnx.helper.make_node("Identity", [output], [renamed[output]], name=name))
+                excluded.append(name)
 
+    def rewrite(g: Any) -> None:
+        for body in bodies(g):
+            for node in body.node:
+                for index, value in enumerate(node.input):
+                    if value in renamed:
+                        node.input[index] = renamed[value]
+            rewrite(body)
 
-# Ops the quantizer runs directly on int8 tensors (they move values without arithmetic).
-_PASS_THROUGH = {"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Gather", "GatherElements", "Concat", "Slice",
-                 "Split", "Flatten", "Identity", "Expand", "Tile", "Pad", "MaxPool", "Resize", "Cast"}
+    rewrite(graph)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    out = folder / "detached.onnx"
+    onnx.save(model, str(out))
+    return out, excluded
 
 
 def _fp32_model(ctx: ConversionContext) -> Path:

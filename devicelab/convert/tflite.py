@@ -18,6 +18,7 @@ from devicelab.convert.base import (
     captured_output,
     fixed_shapes_entry,
     io_spec,
+    private_tmp,
 )
 from devicelab.convert.tfgraph import frozen_function, has_loop, recurrent_layers, unrolled
 from devicelab.errors import UnsupportedOpError, require
@@ -94,7 +95,7 @@ def _convert(ctx: ConversionContext, variant: Variant, shapes: list[list[int | N
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8  # float inputs and outputs only; integer ids stay as they are
         converter.inference_output_type = tf.int8
-    with captured_output():
+    with private_tmp(ctx), captured_output():  # the converter saves a SavedModel in $TMPDIR on the way
         return converter.convert()
 
 
