@@ -17,6 +17,7 @@ android {
         // The pinned runtime versions, for result.extra and for messages when a library does not report its own.
         buildConfigField("String", "TFLITE_VERSION", "\"${libs.versions.tflite.get()}\"")
         buildConfigField("String", "ORT_VERSION", "\"${libs.versions.onnxruntime.get()}\"")
+        buildConfigField("String", "EXECUTORCH_VERSION", "\"${libs.versions.executorch.get()}\"")
     }
 
     buildFeatures {
@@ -55,4 +56,5 @@ dependencies {
     implementation(libs.tflite.gpu)
     implementation(libs.tflite.gpu.api) // GpuDelegateFactory.Options lives here, GpuDelegate needs it
     implementation(libs.onnxruntime.android)
+    implementation(libs.executorch.android)
 }

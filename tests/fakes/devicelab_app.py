@@ -38,7 +38,7 @@ _POLL_S = 0.05
 
 # Delegates that exist only on a phone, and what the simulated app runs instead.
 _ANDROID_ONLY = {"tflite": ({"gpu", "nnapi", "hexagon"}, "xnnpack"),
-                 "onnxruntime": ({"nnapi", "xnnpack", "qnn", "gpu"}, "cpu")}
+                 "onnxruntime": ({"nnapi", "xnnpack", "qnn", "gpu"}, "cpu"), "executorch": (set(), "xnnpack")}
 
 
 def job_dir_on_device(job_id: str) -> str:
@@ -52,14 +52,15 @@ def result_dir_on_device(job_id: str) -> str:
 def simulated_runtime_factory(job: Job) -> Any:
     """devicelab's host runtime for ``job.runtime.name``, Android-only delegates mapped to what runs here."""
     from devicelab.errors import RuntimeUnavailableError
+    from devicelab.runtimes.executorch import ExecuTorchRuntime
     from devicelab.runtimes.onnxruntime import OnnxRuntime
     from devicelab.runtimes.tflite import TFLiteRuntime
 
-    classes = {"tflite": TFLiteRuntime, "onnxruntime": OnnxRuntime}
+    classes = {"tflite": TFLiteRuntime, "onnxruntime": OnnxRuntime, "executorch": ExecuTorchRuntime}
     name = job.runtime.name
     if name not in classes:
         raise RuntimeUnavailableError(f"the devicelab Android app has no '{name}' runtime",
-                                      hint="the app runs tflite and onnxruntime jobs")
+                                      hint="the app runs tflite, onnxruntime and executorch jobs")
     android_only, fallback = _ANDROID_ONLY[name]
     requested = job.runtime.delegate
     spec = replace(job.runtime, delegate=fallback) if requested in android_only else job.runtime
