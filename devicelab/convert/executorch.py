@@ -87,9 +87,10 @@ def _quantized(program: Any, samples: list[tuple[Any, ...]]) -> Any:
 
 def delegates(path: Path) -> list[str]:
     """The backends the program delegates to (empty when everything runs on the portable kernels)."""
-    from executorch.exir._serialize._program import deserialize_pte_binary
+    with captured_output():  # importing executorch.exir pulls in torchao, which prints about its CUDA kernels
+        from executorch.exir._serialize._program import deserialize_pte_binary
 
-    pte = deserialize_pte_binary(path.read_bytes())
+        pte = deserialize_pte_binary(path.read_bytes())
     program = getattr(pte, "program", pte)
     return sorted({d.id for plan in program.execution_plan for d in plan.delegates})
 
