@@ -305,3 +305,14 @@ def test_cli_lists_executorch_and_what_is_not_offered() -> None:
     assert done.returncode == 0, done.stderr
     assert "executorch-fp32" in done.stdout and "executorch-int8" in done.stdout
     assert "not offered" in done.stdout and "litert-torch" in done.stdout and "typing_extensions" in done.stdout
+
+
+def test_cli_convert_to_executorch(converted: api.ConvertReport, cnn: tuple[Path, torch.nn.Module],
+                                   session_cache: Path) -> None:
+    """`convert --to executorch` on the same .pt2 and calibration: both variants, straight from the cache."""
+    done = subprocess.run([sys.executable, "-m", "devicelab", "convert", str(cnn[0]), "--to", "executorch",
+                           "--calibration", "mnist-sample", "--cache-dir", str(session_cache)],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if "executorch-" in line]
+    assert len(rows) == 2 and all("hit" in row for row in rows), done.stdout
