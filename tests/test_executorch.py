@@ -316,3 +316,15 @@ def test_cli_convert_to_executorch(converted: api.ConvertReport, cnn: tuple[Path
     assert done.returncode == 0, done.stderr
     rows = [line for line in done.stdout.splitlines() if "executorch-" in line]
     assert len(rows) == 2 and all("hit" in row for row in rows), done.stdout
+
+
+def test_describing_and_opening_a_pte_keeps_the_terminal_clean(converted: api.ConvertReport) -> None:
+    """executorch.runtime imports torchao, which prints "Failed to load ... _C_cutlass_90a" lines on machines
+    without CUDA; devicelab keeps them off the user's terminal (a fresh process: the import happens once)."""
+    folder = _artifact(converted, "executorch-fp32").parent
+    code = ("import sys; from devicelab.convert import executorch as e; from devicelab.runtimes.executorch import "
+            "ExecuTorchRuntime as R; R.check_available(); print(e.describe(__import__('pathlib').Path(sys.argv[1])))")
+    done = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "XnnpackBackend" in done.stdout
+    assert "Failed to load" not in done.stderr and "cpuinfo" not in done.stderr, done.stderr

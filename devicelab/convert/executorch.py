@@ -96,10 +96,10 @@ def delegates(path: Path) -> list[str]:
 
 
 def describe(out_dir: Path) -> dict[str, Any]:
-    from executorch.runtime import Runtime
-
     path = out_dir / MODEL_FILE
-    with captured_output():
+    with captured_output():  # the import pulls in torchao (CUDA kernel chatter); loading prints cpuinfo lines
+        from executorch.runtime import Runtime
+
         meta = Runtime.get().load_program(path).metadata("forward")
 
     def spec(kind: str, index: int, info: Any) -> dict[str, Any]:
