@@ -328,3 +328,24 @@ def test_describing_and_opening_a_pte_keeps_the_terminal_clean(converted: api.Co
     assert done.returncode == 0, done.stderr
     assert "XnnpackBackend" in done.stdout
     assert "Failed to load" not in done.stderr and "cpuinfo" not in done.stderr, done.stderr
+
+
+def test_a_dynamic_batch_program_gives_a_batch_of_one_pte(tmp_path: Path, session_cache: Path) -> None:
+    """Lowered as exported, a dynamic batch becomes a bound ExecuTorch picks itself (15 here) and the .pte reports
+    it as its input shape; devicelab exports such programs again with a batch of one, as apps feed them."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(4 * 26 * 26, 10)).eval()
+    batch = torch.export.Dim("batch", min=1, max=64)
+    path = tmp_path / "dynamic.pt2"
+    torch.export.save(torch.export.export(model, (torch.zeros(2, 1, 28, 28),), dynamic_shapes=({0: batch},)),
+                      str(path))
+    assert load_source(path).inputs[0].shape == [None, 1, 28, 28]
+    report = api.convert(path, variants=["executorch-fp32"], cache=session_cache)
+    assert not report.failed, [str(c.error) for c in report.failed]
+    manifest = report.conversions[0].artifact.manifest
+    assert manifest["inputs"][0]["shape"] == [1, 1, 28, 28]
+    x = np.random.default_rng(0).random((3, 1, 28, 28), dtype=np.float32)
+    result, out = _run(tmp_path, report.conversions[0].artifact.model_path, "executorch", "executorch", x)
+    assert result.ok, result.error
+    np.testing.assert_allclose(out, _eager(model, x), rtol=1e-5, atol=1e-5)
