@@ -349,3 +349,18 @@ def test_a_dynamic_batch_program_gives_a_batch_of_one_pte(tmp_path: Path, sessio
     result, out = _run(tmp_path, report.conversions[0].artifact.model_path, "executorch", "executorch", x)
     assert result.ok, result.error
     np.testing.assert_allclose(out, _eager(model, x), rtol=1e-5, atol=1e-5)
+
+
+def test_a_failing_profiler_keeps_the_measurement(tmp_path: Path, converted: api.ConvertReport,
+                                                  test_data: tuple[np.ndarray, np.ndarray],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from devicelab.runtimes.executorch import ExecuTorchRuntime
+
+    def broken(self: ExecuTorchRuntime, feeds: list) -> dict:
+        raise RuntimeError("Inspector could not parse the dump")
+
+    monkeypatch.setattr(ExecuTorchRuntime, "profile", broken)
+    result, out = _run(tmp_path, _artifact(converted, "executorch-fp32"), "executorch", "executorch",
+                       test_data[0][:2], profile=True)
+    assert result.ok and out is not None and len(result.timings_ms.runs) >= 20
+    assert result.extra["profile"]["error"] == "profiling failed: RuntimeError: Inspector could not parse the dump"
