@@ -61,6 +61,7 @@ test: setup system-deps tests/grid/node_modules/.installed lint android-shell io
 
 bench: setup system-deps
 	$(PY) benchmarks/host_tflite_overhead.py
+	$(PY) benchmarks/host_executorch_overhead.py
 	$(PY) benchmarks/browser_wasm_overhead.py
 	$(PY) benchmarks/demo_phases.py
 	$(PY) benchmarks/batch_parallel.py

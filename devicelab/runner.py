@@ -117,11 +117,17 @@ def _measure(job: Job, job_dir: Path, result_dir: Path, device: dict[str, Any], 
 
 
 def _profile(runtime: Any, feeds: list[Any]) -> dict[str, Any]:
-    """The runtime's per-operator table; a runtime without one says so there, and the measured figures stay."""
+    """The runtime's per-operator table; a runtime without one, or a profiler that fails, says so there and the
+    measured figures stay."""
+    profile = getattr(runtime, "profile", None)
+    if profile is None:
+        return {"error": f"the {runtime.name} runtime gives no per-operator times"}
     try:
-        return runtime.profile(feeds)
+        return profile(feeds)
     except DevicelabError as exc:
         return {"error": exc.message, "hint": exc.hint}
+    except Exception as exc:  # the profiler is a second, optional pass: its failure must not lose the first
+        return {"error": f"profiling failed: {type(exc).__name__}: {exc}"[:500]}
 
 
 def _performance(runtime: Any, feeds: list[Any], perf: protocol.Performance,

@@ -17,6 +17,7 @@ android {
         // The pinned runtime versions, for result.extra and for messages when a library does not report its own.
         buildConfigField("String", "LITERT_VERSION", "\"${libs.versions.litert.get()}\"")
         buildConfigField("String", "ORT_VERSION", "\"${libs.versions.onnxruntime.get()}\"")
+        buildConfigField("String", "EXECUTORCH_VERSION", "\"${libs.versions.executorch.get()}\"")
     }
 
     buildFeatures {
@@ -56,4 +57,5 @@ dependencies {
     implementation(libs.litert.gpu)
     implementation(libs.litert.gpu.api) // GpuDelegateFactory.Options lives here, GpuDelegate needs it
     implementation(libs.onnxruntime.android)
+    implementation(libs.executorch.android)
 }

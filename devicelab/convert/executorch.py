@@ -45,6 +45,8 @@ def convert(ctx: ConversionContext, variant: Variant, out_dir: Path) -> None:
         program = ctx.source.torch_program()
         if variant.quant == "int8":
             program = _quantized(program, calibration_inputs(ctx, variant))
+        elif _only_batch_is_dynamic(ctx.source.inputs):
+            program = _batch_of_one(program, ctx.source.inputs)
         lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch()
     (out_dir / MODEL_FILE).write_bytes(lowered.buffer)
 
@@ -64,6 +66,21 @@ def calibration_inputs(ctx: ConversionContext, variant: Variant) -> list[tuple[A
     count = min(len(a) for a in arrays)
     return [tuple(torch.from_numpy(np.ascontiguousarray(a[i : i + 1], dtype=spec.dtype))
                   for a, spec in zip(arrays, specs, strict=True)) for i in range(count)]
+
+
+def _only_batch_is_dynamic(specs: list[Any]) -> bool:
+    return any(s.shape and s.shape[0] is None for s in specs) and all(
+        d is not None for s in specs for d in s.shape[1:])
+
+
+def _batch_of_one(program: Any, specs: list[Any]) -> Any:
+    """A program exported with a dynamic batch, exported again with a batch of one: what the apps feed, what
+    int8 and Core ML variants get, and static shapes XNNPACK plans ahead for. (Kept dynamic, the .pte would be
+    bounded by an upper size ExecuTorch picks itself, and report that size as its input shape.)"""
+    import torch
+
+    example = tuple(torch.zeros([1, *s.shape[1:]], dtype=getattr(torch, s.dtype)) for s in specs)
+    return torch.export.export(program.module(), example)
 
 
 def _quantized(program: Any, samples: list[tuple[Any, ...]]) -> Any:
@@ -87,18 +104,19 @@ def _quantized(program: Any, samples: list[tuple[Any, ...]]) -> Any:
 
 def delegates(path: Path) -> list[str]:
     """The backends the program delegates to (empty when everything runs on the portable kernels)."""
-    from executorch.exir._serialize._program import deserialize_pte_binary
+    with captured_output():  # importing executorch.exir pulls in torchao, which prints about its CUDA kernels
+        from executorch.exir._serialize._program import deserialize_pte_binary
 
-    pte = deserialize_pte_binary(path.read_bytes())
+        pte = deserialize_pte_binary(path.read_bytes())
     program = getattr(pte, "program", pte)
     return sorted({d.id for plan in program.execution_plan for d in plan.delegates})
 
 
 def describe(out_dir: Path) -> dict[str, Any]:
-    from executorch.runtime import Runtime
-
     path = out_dir / MODEL_FILE
-    with captured_output():
+    with captured_output():  # the import pulls in torchao (CUDA kernel chatter); loading prints cpuinfo lines
+        from executorch.runtime import Runtime
+
         meta = Runtime.get().load_program(path).metadata("forward")
 
     def spec(kind: str, index: int, info: Any) -> dict[str, Any]:

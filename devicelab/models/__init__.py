@@ -106,7 +106,7 @@ def load_source(spec: str | Path, cache: Path | None = None) -> SourceModel:
     if not path.exists():
         raise ModelLoadError(
             f"model '{text}' not found: no such file or folder, and not a zoo model",
-            hint=f"give a .keras/.h5 file, a SavedModel folder, an .onnx file, or one of: {', '.join(zoo.ZOO)}",
+            hint=f"give a .keras/.h5 file, a SavedModel folder, an .onnx or .pt2 file, or one of: {', '.join(zoo.ZOO)}",
         )
     fmt = detect_format(path)
     return SourceModel(name=path.stem if path.is_file() else path.name, format=fmt, path=path,
@@ -142,7 +142,7 @@ def detect_format(path: Path) -> str:
         raise ModelLoadError(f"{path} is already a converted model ({suffix or path.name}), not a source model",
                              hint="measure it with --variant-file, or give the original Keras/SavedModel/ONNX")
     raise ModelLoadError(f"{path}: unknown model format '{suffix}'",
-                         hint="devicelab reads .keras, .h5, SavedModel folders and .onnx files")
+                         hint="devicelab reads .keras, .h5, SavedModel folders, .onnx files and .pt2 programs")
 
 
 def _load_keras(path: Path) -> Any:

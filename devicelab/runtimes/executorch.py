@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from devicelab.errors import ModelRunError, RuntimeUnavailableError, require
+from devicelab.quiet import captured_output
 from devicelab.runtimes.base import Runtime
 
 PROFILE_RUNS = 20
@@ -30,7 +31,8 @@ class ExecuTorchRuntime(Runtime):
 
     @classmethod
     def check_available(cls) -> None:
-        require("executorch.runtime", "executorch", "running ExecuTorch programs")
+        with captured_output():  # importing it pulls in torchao, which prints about CUDA kernels it cannot load
+            require("executorch.runtime", "executorch", "running ExecuTorch programs")
 
     def version(self) -> str:
         return f"executorch {version('executorch')}"

@@ -28,7 +28,8 @@ INSTRUMENTATION = f"{PACKAGE}/.MeasureInstrumentation"
 APP_FILES = f"/sdcard/Android/data/{PACKAGE}/files"
 # The oldest app build (versionCode) that understands each job schema.
 MIN_APP_VERSION = {protocol.JOB_SCHEMA: 1}
-RUNTIMES = {"tflite": ("tflite", ("xnnpack", "cpu", "gpu", "nnapi")), "onnxruntime": ("onnx", ("cpu", "nnapi"))}
+RUNTIMES = {"tflite": ("tflite", ("xnnpack", "cpu", "gpu", "nnapi")), "onnxruntime": ("onnx", ("cpu", "nnapi")),
+            "executorch": ("executorch", ("xnnpack",))}
 DEFAULT_APK = Path(__file__).resolve().parents[2] / "android_app/app/build/outputs/apk/debug/app-debug.apk"
 _POLL_S = 0.5
 _LAUNCH_GRACE_S = 3.0  # a process list without the app this soon after launch is not yet a crash

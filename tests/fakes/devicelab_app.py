@@ -41,10 +41,12 @@ _SAFE_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _POLL_S = 0.05
 
 # The delegates the real app accepts per runtime (android_app/app/.../Runtimes.java: TFLITE_DELEGATES,
-# ORT_DELEGATES); any other is refused as the app refuses it. Those that exist only on a phone run here on what
-# the simulated app has instead.
-APP_DELEGATES = {"tflite": ("xnnpack", "cpu", "gpu", "nnapi"), "onnxruntime": ("cpu", "nnapi")}
-_ANDROID_ONLY = {"tflite": ({"gpu", "nnapi"}, "xnnpack"), "onnxruntime": ({"nnapi"}, "cpu")}
+# ORT_DELEGATES, EXECUTORCH_DELEGATES); any other is refused as the app refuses it. Those that exist only on a
+# phone run here on what the simulated app has instead.
+APP_DELEGATES = {"tflite": ("xnnpack", "cpu", "gpu", "nnapi"), "onnxruntime": ("cpu", "nnapi"),
+                 "executorch": ("xnnpack",)}
+_ANDROID_ONLY = {"tflite": ({"gpu", "nnapi"}, "xnnpack"), "onnxruntime": ({"nnapi"}, "cpu"),
+                 "executorch": (set(), "xnnpack")}
 
 
 def job_dir_on_device(job_id: str) -> str:
@@ -58,14 +60,15 @@ def result_dir_on_device(job_id: str) -> str:
 def simulated_runtime_factory(job: Job) -> Any:
     """devicelab's host runtime for ``job.runtime.name``, Android-only delegates mapped to what runs here."""
     from devicelab.errors import RuntimeUnavailableError
+    from devicelab.runtimes.executorch import ExecuTorchRuntime
     from devicelab.runtimes.onnxruntime import OnnxRuntime
     from devicelab.runtimes.tflite import TFLiteRuntime
 
-    classes = {"tflite": TFLiteRuntime, "onnxruntime": OnnxRuntime}
+    classes = {"tflite": TFLiteRuntime, "onnxruntime": OnnxRuntime, "executorch": ExecuTorchRuntime}
     name = job.runtime.name
     if name not in classes:
         raise RuntimeUnavailableError(f"the devicelab Android app has no '{name}' runtime",
-                                      hint="the app runs tflite and onnxruntime jobs")
+                                      hint="the app runs tflite, onnxruntime and executorch jobs")
     android_only, fallback = _ANDROID_ONLY[name]
     requested = job.runtime.delegate
     if requested is not None and requested not in APP_DELEGATES[name]:

@@ -10,6 +10,7 @@ import dev.devicelab.core.RuntimeFactory;
 final class Runtimes implements RuntimeFactory {
     static final String[] TFLITE_DELEGATES = {"xnnpack", "cpu", "gpu", "nnapi"};
     static final String[] ORT_DELEGATES = {"cpu", "nnapi"};
+    static final String[] EXECUTORCH_DELEGATES = {"xnnpack"};
 
     @Override
     public ModelRuntime create(Job job) {
@@ -22,8 +23,12 @@ final class Runtimes implements RuntimeFactory {
             check(job, "onnx", ORT_DELEGATES);
             return new OrtRuntime(BuildConfig.ORT_VERSION, Build.VERSION.SDK_INT);
         }
+        if (name.equals("executorch")) {
+            check(job, "executorch", EXECUTORCH_DELEGATES);
+            return new ExecuTorchRuntime(BuildConfig.EXECUTORCH_VERSION);
+        }
         throw new JobException("unknown_runtime", "the Android app has no runtime '" + name + "'",
-                "use tflite (delegates xnnpack, cpu, gpu, nnapi) or onnxruntime (cpu, nnapi)");
+                "use tflite (delegates xnnpack, cpu, gpu, nnapi), onnxruntime (cpu, nnapi) or executorch (xnnpack)");
     }
 
     private static void check(Job job, String format, String[] delegates) {

@@ -1,0 +1,92 @@
+"""ExecuTorch on Android, as far as it can be checked without a phone or the Android SDK: the app's adapter
+type-checks against the org.pytorch.executorch API (signatures transcribed into android_app/tools/
+apistubs-executorch), and `deploy --variant executorch-fp32` sends a .pte job the app runs (a fake adb server and
+the stand-in app, which runs it with the host's ExecuTorch and marks the result simulated)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fakes import FakeAdbServer, FakeDevice
+
+from devicelab import api
+from devicelab.targets import android
+from devicelab.targets.android import AndroidTarget
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("executorch.runtime")
+pytestmark = pytest.mark.slow
+
+ANDROID_APP = Path(__file__).resolve().parent.parent / "android_app"
+STUBS = ANDROID_APP / "tools" / "apistubs" / "src"
+EXECUTORCH_STUBS = ANDROID_APP / "tools" / "apistubs-executorch" / "src"
+
+
+def _javac(args: list[str], what: str) -> None:
+    javac = shutil.which("javac")
+    if not javac:
+        pytest.fail("`javac` is not installed: apt-get install default-jdk-headless", pytrace=False)
+    done = subprocess.run([javac, *args], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"{what}:\n{done.stdout}\n{done.stderr}"
+
+
+def _sources(root: Path, skip: set[Path] = frozenset()) -> list[str]:
+    return sorted(str(p) for p in root.rglob("*.java") if p not in skip)
+
+
+def test_app_with_the_executorch_adapter_type_checks(tmp_path: Path) -> None:
+    """javac -Werror over the whole app, as tests/test_android_core.py does, with the ExecuTorch stubs added
+    (their BuildConfig replaces the other folder's: it adds EXECUTORCH_VERSION, which build.gradle.kts generates)."""
+    core, stubs = tmp_path / "core", tmp_path / "stubs"
+    _javac(["--release", "8", "-encoding", "UTF-8", "-d", str(core),
+            *_sources(ANDROID_APP / "core/src/main/java")], "compiling the app's core")
+    replaced = {STUBS / "dev/devicelab/app/BuildConfig.java"}
+    _javac(["--release", "8", "-encoding", "UTF-8", "-d", str(stubs), *_sources(STUBS, replaced),
+            *_sources(EXECUTORCH_STUBS)], "compiling the API stubs")
+    _javac(["--release", "8", "-Xlint:all", "-Xlint:-options", "-Werror", "-encoding", "UTF-8",
+            "-cp", os.pathsep.join([str(core), str(stubs)]), "-d", str(tmp_path / "app"),
+            *_sources(ANDROID_APP / "app/src/main/java")], "type-checking the app with ExecuTorchRuntime")
+    assert (tmp_path / "app/dev/devicelab/app/ExecuTorchRuntime.class").is_file()
+
+
+def test_the_app_registers_executorch_for_pte_jobs() -> None:
+    runtimes = (ANDROID_APP / "app/src/main/java/dev/devicelab/app/Runtimes.java").read_text()
+    assert 'name.equals("executorch")' in runtimes and 'check(job, "executorch"' in runtimes
+    assert "libs.executorch.android" in (ANDROID_APP / "app/build.gradle.kts").read_text()
+    assert 'org.pytorch:executorch-android' in (ANDROID_APP / "gradle/libs.versions.toml").read_text()
+
+
+def _small_cnn(path: Path) -> Path:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(4 * 26 * 26, 10)).eval()
+    torch.export.save(torch.export.export(model, (torch.zeros(1, 1, 28, 28),)), str(path))
+    return path
+
+
+def test_deploy_sends_executorch_jobs_to_the_app(tmp_path: Path, session_cache: Path) -> None:
+    model = _small_cnn(tmp_path / "cnn.pt2")
+    phone = FakeDevice("R5CT100PIX", model="Pixel 7", root=tmp_path / "phone", app_installed=True)
+    with FakeAdbServer([phone]) as server:
+        target = AndroidTarget("pixel", server=f"127.0.0.1:{server.port}", aliases={})
+        assert target.default_runtime("executorch") == "executorch"
+        assert target.backends("executorch") == ("xnnpack",)
+        options = api.MeasureOptions(samples=20, runs=5, warmup_runs=1, min_seconds=0.0)
+        try:
+            measured = api.measure(model, variants=["executorch-fp32"], data="mnist-sample", target=target,
+                                   options=options, store=tmp_path / "s.sqlite", cache=session_cache)
+        finally:
+            target.close()
+    by_variant = {m.variant: m for m in measured}
+    deployed = by_variant["executorch-fp32"]
+    assert deployed.ok, deployed.error
+    assert deployed.target == "android:R5CT100PIX" and deployed.runtime == "executorch"
+    assert deployed.result.simulated and deployed.result.runtime_used.startswith("executorch-xnnpack")
+    job_id = deployed.result.job_id
+    assert phone.ran("am", "start", "-n", android.ACTIVITY, "--es", "job_id", job_id)
+    assert np.isclose(deployed.summary["accuracy"]["agreement"], 1.0)  # against the program on the host's torch
