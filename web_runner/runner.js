@@ -419,8 +419,8 @@ async function pageExtra(job, ctx) {
     threads,
     threads_requested: job ? job.runtime.threads || null : null,
     runtime_init_ms: ctx.runtimeInitMs,
-    // tfjs starts its backend before the timed load; tflite-web and ort-web start theirs inside it.
-    load_includes_runtime_init: job ? job.runtime.name !== 'tfjs' : null,
+    // tfjs and litert-js start their runtime (backend, wasm) before the timed load; tflite-web and ort-web inside it.
+    load_includes_runtime_init: runtime ? Boolean(runtime.constructor.loadIncludesRuntimeInit) : null,
     samples: ctx.samples,
     // What a runtime says about itself beyond runtime_used (LiteRT.js: where the outputs were, delegation).
     runtime_details: runtime && typeof runtime.details === 'function' ? runtime.details() : null,

@@ -37,6 +37,7 @@ function vectorToArray(vector) {
 export class LiteRtJsRuntime {
   static runtimeName = 'litert-js';
   static backends = ['wasm', 'webgpu'];
+  static loadIncludesRuntimeInit = false;
 
   constructor(job) {
     this.job = job;
