@@ -46,6 +46,7 @@ test: setup system-deps tests/grid/node_modules/.installed lint
 bench: setup system-deps
 	$(PY) benchmarks/host_tflite_overhead.py
 	$(PY) benchmarks/browser_wasm_overhead.py
+	$(PY) benchmarks/browser_litert_overhead.py
 	$(PY) benchmarks/demo_phases.py
 	$(PY) benchmarks/batch_parallel.py
 
