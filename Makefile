@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 # tests the Android app's measurement core (javac + JUnit 4) without the Android SDK.
 SYSTEM_PACKAGES := chromium chromium-driver default-jdk-headless junit4
 
-.PHONY: setup system-deps demo test lint bench clean
+.PHONY: setup system-deps demo test lint bench clean android-shell ios-core
 
 setup: $(VENV)/.installed web_runner/node_modules/.installed
 
@@ -25,6 +25,16 @@ tests/grid/node_modules/.installed: tests/grid/package.json tests/grid/package-l
 	cd tests/grid && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The Android shell compiled with javac -Werror against the REAL onnxruntime-android classes (the AAR inside the
+# npm package com.github.asus4.onnxruntime, pinned by its lock file) and stubs for android.* / LiteRT only.
+android_app/tools/ortjar/node_modules/.installed: android_app/tools/ortjar/package.json \
+    android_app/tools/ortjar/package-lock.json
+	cd android_app/tools/ortjar && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+android-shell: system-deps android_app/tools/ortjar/node_modules/.installed
+	python3 android_app/tools/compile_shell.py
+
 # Installs what is missing when it can (root with apt-get, as on CI); otherwise says what to install.
 system-deps:
 	@if command -v chromedriver >/dev/null && command -v javac >/dev/null && [ -f /usr/share/java/junit4.jar ] && \
@@ -40,7 +50,13 @@ demo: setup system-deps
 lint: setup
 	$(VENV)/bin/ruff check .
 
-test: setup system-deps tests/grid/node_modules/.installed lint
+# The iOS app's measurement core (ios_app/DeviceLab/Core) and its XCTests, built and run with Swift 6 in a Debian
+# trixie chroot cached outside the clone (DEVICELAB_SWIFT_CHROOT, default /var/cache/devicelab/swift-trixie;
+# ~2.6 GB, made once with debootstrap, as root). `scripts/ios_core.sh clean` removes it.
+ios-core:
+	bash scripts/ios_core.sh
+
+test: setup system-deps tests/grid/node_modules/.installed lint android-shell ios-core
 	$(PY) -m pytest -q
 
 bench: setup system-deps
@@ -49,6 +65,7 @@ bench: setup system-deps
 	$(PY) benchmarks/browser_litert_overhead.py
 	$(PY) benchmarks/demo_phases.py
 	$(PY) benchmarks/batch_parallel.py
+	$(PY) benchmarks/any_model_overhead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache web_runner/node_modules tests/grid/node_modules

@@ -62,7 +62,7 @@ def build_artifact(variant_name: str, work: Path) -> Any:
     source = load_source(paired.save_lenet5(work))
     calibration, calibration_sha = None, None
     if variant.needs_calibration:
-        calibration = np.random.default_rng(1).random((CALIBRATION_SAMPLES, 28, 28, 1), dtype=np.float32)
+        calibration = [np.random.default_rng(1).random((CALIBRATION_SAMPLES, 28, 28, 1), dtype=np.float32)]
         calibration_sha = FAKE_CALIBRATION_SHA
     artifact, _ = get_or_convert(source, variant, work / "cache", calibration, calibration_sha)
     return artifact

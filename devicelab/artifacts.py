@@ -1,7 +1,8 @@
 """Content-addressed cache of converted variants.
 
 An artifact's key is the sha256 of what determines its bytes: the source model's hash, the variant, the
-calibration data's hash (when the variant uses it) and the converter library versions. Same key, no work.
+calibration data's hash (when the variant uses it), the input shapes it was made for (when the source has free
+dimensions and the format may fix them) and the converter library versions. Same key, no work.
 Each artifact folder holds the model file(s) and ``manifest.json``; it appears atomically (built aside,
 then renamed), so an interrupted conversion never leaves a half artifact behind.
 """
@@ -56,23 +57,44 @@ class Artifact:
         return self.dir / converter(self.variant).MODEL_FILE
 
 
-def artifact_key(source: SourceModel, variant: Variant, calibration_sha: str | None) -> str:
-    return sha256_json({
+def artifact_key(source: SourceModel, variant: Variant, calibration_sha: str | None,
+                 shapes: list[list[int]] | None = None) -> str:
+    key: dict[str, Any] = {
         "schema": ARTIFACT_SCHEMA,
         "source": source.sha256,
         "variant": variant.name,
         "calibration": calibration_sha if variant.needs_calibration else None,
         "versions": converter(variant).versions(),
-    })
+    }
+    used = _shapes_used(source, variant, shapes)
+    if used is not None:  # only then: adding it always would re-key every existing artifact
+        key["shapes"] = used
+    return sha256_json(key)
 
 
-def get_or_convert(source: SourceModel, variant: Variant, cache: Path, calibration: np.ndarray | None = None,
-                   calibration_sha: str | None = None) -> tuple[Artifact, bool]:
-    """Return the cached artifact for (source, variant, options), converting only on a miss; -> (artifact, hit)."""
+def _shapes_used(source: SourceModel, variant: Variant, shapes: list[list[int]] | None) -> list[list[int]] | None:
+    """The shapes that can change this artifact's bytes: given, the source has free dims, the format fixes them."""
+    if shapes is None or not getattr(converter(variant), "SHAPE_DEPENDENT", False):
+        return None
+    if not any(None in spec.shape[1:] for spec in source.inputs):
+        return None
+    return [[int(d) for d in shape] for shape in shapes]
+
+
+def get_or_convert(source: SourceModel, variant: Variant, cache: Path,
+                   calibration: list[np.ndarray] | np.ndarray | None = None, calibration_sha: str | None = None,
+                   shapes: list[list[int]] | None = None) -> tuple[Artifact, bool]:
+    """Return the cached artifact for (source, variant, options), converting only on a miss; -> (artifact, hit).
+
+    calibration: one array per source input (see ConversionContext); shapes: per-input shapes with batch 1 from
+    the data, for formats that must fix free dimensions.
+    """
+    if isinstance(calibration, np.ndarray):
+        calibration = [calibration]
     if source.format not in variant.sources:
         raise UsageError(f"{variant.name} cannot be made from {source.format} models",
                          hint=f"it is made from: {', '.join(variant.sources)}")
-    key = artifact_key(source, variant, calibration_sha)
+    key = artifact_key(source, variant, calibration_sha, shapes)
     folder = cache / "artifacts" / key[:2] / key
     if (folder / MANIFEST).exists():
         return Artifact(folder, json.loads((folder / MANIFEST).read_text())), True
@@ -85,7 +107,7 @@ def get_or_convert(source: SourceModel, variant: Variant, cache: Path, calibrati
     try:
         started = time.perf_counter()
         try:
-            module.convert(ConversionContext(source, calibration, scratch), variant, building)
+            extra = module.convert(ConversionContext(source, calibration, scratch, shapes), variant, building)
         except DevicelabError:
             raise
         except Exception as exc:  # converters raise anything; the user gets one readable message
@@ -109,8 +131,10 @@ def get_or_convert(source: SourceModel, variant: Variant, cache: Path, calibrati
             "size_bytes": sum(f["size"] for f in files),
             "sha256": sha256_json([(f["path"], f["sha256"]) for f in files]),
             **described,
-            "calibration": {"sha256": calibration_sha, "samples": len(calibration)}
-            if variant.needs_calibration and calibration is not None else None,
+            "calibration": {"sha256": calibration_sha, "samples": len(calibration[0])}
+            if variant.needs_calibration and calibration else None,
+            "fixed_shapes": None,  # {input name: shape} when the variant was made for the data's shapes
+            **(extra or {}),
             "versions": module.versions(),
             "convert_seconds": round(seconds, 3),
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),

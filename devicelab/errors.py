@@ -16,10 +16,11 @@ class DevicelabError(Exception):
     kind = "error"
     exit_code = 1
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, details: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.details = details  # longer text behind the message (a converter's own output), for --verbose
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message} (hint: {self.hint})"

@@ -60,6 +60,7 @@ class RuntimeSpec:
     delegate: str | None = None
     backend: str | None = None
     compute_units: str | None = None
+    profile: bool = False  # per-operator times, from a short extra run after the timed ones (result.extra)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from devicelab.errors import StoreError, UsageError
+from devicelab.errors import DevicelabError, StoreError, UsageError
 
 SCHEMA_VERSION = 1
 SUMMARY_COLUMNS = [
@@ -29,9 +29,10 @@ SUMMARY_COLUMNS = [
     "size_bytes", "target", "runtime", "runtime_used", "dataset", "dataset_sha256", "samples", "status",
     "error_kind", "error_message", "accuracy", "agreement", "max_abs_diff", "mean_abs_diff", "load_ms",
     "first_ms", "median_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "cv", "runs", "memory_mib",
-    "memory_method", "simulated", "job_key",
+    "memory_method", "simulated", "job_key", "task", "mae", "rmse", "cosine", "cosine_min", "snr_db",
 ]
-_REAL = {"accuracy", "agreement", "max_abs_diff", "mean_abs_diff", "load_ms", "first_ms", "median_ms", "p90_ms",
+_REAL = {"accuracy", "agreement", "max_abs_diff", "mean_abs_diff", "mae", "rmse", "cosine", "cosine_min", "snr_db",
+         "load_ms", "first_ms", "median_ms", "p90_ms",
          "p99_ms", "mean_ms", "std_ms", "cv", "memory_mib"}
 _INT = {"id", "size_bytes", "samples", "runs", "simulated"}
 
@@ -87,27 +88,90 @@ class Row:
             return [archive[f"output_{k}"] for k in range(len(archive.files))]
 
 
+# SQLite's application_id marks the file as a devicelab store ("DLab"); `file` and friends show it.
+APPLICATION_ID = 0x444C6162
+_STORE_HINT = "choose another file with --store, or move the broken one aside"
+
+
 class Store:
-    def __init__(self, path: Path) -> None:
+    """A devicelab results store. ``create=False`` opens an existing store only (reading commands must not leave
+    an empty file behind). Any other SQLite database, or any other file, is refused before anything is written."""
+
+    def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise StoreError(f"no results store at {self.path}" if not self.path.exists()
+                             else f"{self.path} is not a results store file",
+                             hint="measure something first (`devicelab measure MODEL`), or give --store FILE")
+        existing = self.path.is_file() and self.path.stat().st_size > 0
         try:
+            if self.path.is_dir():
+                raise StoreError(f"{self.path} is a folder, not a results store file",
+                                 hint="give --store a file path, e.g. results.sqlite")
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=30)
             self._db.row_factory = sqlite3.Row
+            if existing:
+                self._check_ours()
+            else:
+                self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_DDL)
             self._add_missing_columns()
             self._db.executescript(_INDEXES)
             found = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open results store {self.path}: {exc}",
-                             hint="choose another file with --store, or move the broken one aside") from None
+            self._close_quietly()
+            raise StoreError(f"cannot open results store {self.path}: {exc}", hint=_STORE_HINT) from None
+        except OSError as exc:
+            raise StoreError(f"cannot create results store {self.path}: {exc.strerror or exc}",
+                             hint="give --store a path in a folder you can write") from None
+        except StoreError:
+            self._close_quietly()
+            raise
         if found is None:
-            with self._db:
-                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self._write(lambda db: db.execute("INSERT INTO meta VALUES ('schema_version', ?)",
+                                              (str(SCHEMA_VERSION),)))
         elif int(found[0]) > SCHEMA_VERSION:
             raise StoreError(f"{self.path} was written by a newer devicelab (store schema {found[0]})",
                              hint="upgrade devicelab to read it")
+
+    def _check_ours(self) -> None:
+        """Refuse, untouched, any database devicelab did not make. Stores from before the application_id mark
+        (a meta table with a schema_version and a results table) are ours: they get the mark."""
+        app_id = self._db.execute("PRAGMA application_id").fetchone()[0]
+        if app_id == APPLICATION_ID:
+            return
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        legacy = app_id == 0 and {"meta", "results"} <= tables and self._db.execute(
+            "SELECT 1 FROM meta WHERE key='schema_version'").fetchone() is not None
+        if not legacy:
+            raise StoreError(f"{self.path} is not a devicelab results store (another program's database?); "
+                             "devicelab left it untouched", hint="give --store a new file or a devicelab store")
+        self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+    def _close_quietly(self) -> None:
+        db = getattr(self, "_db", None)
+        if db is not None:
+            db.close()
+
+    def _write(self, work: Any) -> Any:
+        """One write transaction; a store that cannot be written any more is one clean error."""
+        try:
+            with self._db:
+                return work(self._db)
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"cannot write to results store {self.path}: {exc}",
+                             hint="check the file and its folder are writable and the disk has room") from None
+
+    @classmethod
+    def check_writable(cls, path: Path) -> None:
+        """Open (or create) the store and prove a write goes through, before any work is done: a store that only
+        fails on the first result would lose every measurement made before it."""
+        with cls(path) as db:
+            db._write(lambda conn: conn.execute("UPDATE meta SET value = value WHERE key = 'schema_version'"))
+            db._write(lambda conn: conn.execute("CREATE TABLE IF NOT EXISTS write_probe (x)"))
+            db._write(lambda conn: conn.execute("DROP TABLE write_probe"))
 
     def _add_missing_columns(self) -> None:
         """Stores written by an older devicelab lack newer summary columns: add them, empty, in place."""
@@ -140,8 +204,8 @@ class Store:
                "outputs": _pack(outputs) if outputs else None}
         columns = ", ".join(row)
         marks = ", ".join("?" for _ in row)
-        with self._db:
-            cursor = self._db.execute(f"INSERT INTO results ({columns}) VALUES ({marks})", list(row.values()))
+        cursor = self._write(lambda db: db.execute(f"INSERT INTO results ({columns}) VALUES ({marks})",
+                                                   list(row.values())))
         return int(cursor.lastrowid or 0)
 
     def rows(self, *, model: str | None = None, variant: str | None = None, target: str | None = None,
@@ -190,32 +254,123 @@ class Store:
     def set_status(self, row_ids: list[int], status: str) -> None:
         """Re-file results, in one transaction: a failed attempt that a retry replaced becomes 'retried', so it
         stays on record (with its error) but no longer counts as the job's result."""
-        with self._db:
-            self._db.executemany("UPDATE results SET status = ? WHERE id = ?", [(status, i) for i in row_ids])
+        self._write(lambda db: db.executemany("UPDATE results SET status = ? WHERE id = ?",
+                                              [(status, i) for i in row_ids]))
 
-    def export(self, destination: Path | None, fmt: str, rows: list[Row] | None = None) -> str:
-        """Write rows as CSV (summary columns) or JSON (everything but raw output tensors); returns the text."""
-        rows = self.rows() if rows is None else rows
-        if fmt == "csv":
-            buffer = io.StringIO()
-            writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS, extrasaction="ignore")
-            writer.writeheader()
-            for row in rows:
-                writer.writerow(row.fields)
-            text = buffer.getvalue()
-        elif fmt == "json":
-            docs = []
-            for row in rows:
-                doc = {c: row.get(c) for c in SUMMARY_COLUMNS}
-                for key in ("device", "job", "result", "metrics"):
-                    doc[key] = json.loads(row.get(f"{key}_json") or "{}")
-                docs.append(doc)
-            text = json.dumps({"schema": "devicelab.export/1", "results": docs}, indent=2)
-        else:
-            raise UsageError(f"unknown export format '{fmt}'", hint="use csv or json")
+    def delete(self, row_ids: list[int]) -> int:
+        """Remove these results, in one transaction; returns how many went."""
+        cursor = self._write(lambda db: db.executemany("DELETE FROM results WHERE id = ?", [(i,) for i in row_ids]))
+        return int(cursor.rowcount)
+
+    def run_ids(self) -> list[str]:
+        """Every run id, oldest first."""
+        return [r[0] for r in self._db.execute("SELECT run_id FROM results WHERE run_id IS NOT NULL GROUP BY run_id "
+                                               "ORDER BY MIN(id)")]
+
+    def export(self, destination: Path | None, fmt: str, rows: list[Row] | None = None, *,
+               outputs: bool = False) -> str | bytes:
+        """Write rows as CSV (summary columns), JSON (summary, documents, raw timing samples) or Parquet (one row
+        per result, raw samples as list columns); the model's output tensors only with ``outputs``. Returns what
+        was written."""
+        if fmt not in EXPORT_FORMATS:
+            raise UsageError(f"unknown export format '{fmt}'", hint=f"use {', '.join(EXPORT_FORMATS)}")
+        if outputs and fmt == "csv":
+            raise UsageError("CSV holds the summary columns only, not output tensors",
+                             hint="use --format json or --format parquet with --outputs")
         if destination is not None:
-            Path(destination).write_text(text)
-        return text
+            check_destination(Path(destination))
+        rows = self.rows() if rows is None else rows
+        data = {"csv": _csv, "json": _json, "parquet": _parquet}[fmt](rows, outputs)
+        if destination is not None:
+            write_file(Path(destination), data)
+        return data
+
+
+EXPORT_FORMATS = ("csv", "json", "parquet")
+
+
+class ExportError(DevicelabError):
+    kind = "export"
+
+
+def check_destination(path: Path) -> None:
+    """Refuse an export destination that cannot work before reading the store."""
+    if path.is_dir():
+        raise ExportError(f"{path} is a folder", hint="give -o a file name, e.g. -o results.csv")
+    if not path.parent.is_dir():
+        raise ExportError(f"folder {path.parent} does not exist", hint="create it first, or give -o another path")
+
+
+def write_file(path: Path, data: str | bytes) -> None:
+    """Write whole or not at all: a temporary file beside it, renamed into place (a full disk or a failed write
+    leaves no half file). Special files (/dev/stdout, a pipe) are written in place."""
+    payload = data.encode() if isinstance(data, str) else data
+    in_place = path.exists() and not path.is_file()
+    tmp = path if in_place else path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        with open(tmp, "wb") as out:
+            out.write(payload)
+        if not in_place:
+            tmp.replace(path)
+    except OSError as exc:
+        if not in_place:
+            tmp.unlink(missing_ok=True)
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}",
+                          hint="check the folder is writable and the disk has room, or give -o another path") from None
+
+
+def _csv(rows: list[Row], outputs: bool) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row.fields)
+    return buffer.getvalue()
+
+
+def _json(rows: list[Row], outputs: bool) -> str:
+    docs = []
+    for row in rows:
+        doc = {c: row.get(c) for c in SUMMARY_COLUMNS}
+        for key in ("device", "job", "result", "metrics"):
+            doc[key] = json.loads(row.get(f"{key}_json") or "{}")
+        if outputs:
+            doc["outputs"] = [{"dtype": str(o.dtype), "shape": list(o.shape), "data": o.tolist()}
+                              for o in row.outputs()]
+        docs.append(doc)
+    # One result per line, no indentation: thousands of raw timing samples per result stay readable by jq and
+    # cost a third of what one number per indented line did.
+    lines = ",\n".join(json.dumps(d, separators=(",", ":"), default=json_default) for d in docs)
+    return '{"schema": "devicelab.export/1", "results": [\n' + lines + ("\n" if docs else "") + "]}\n"
+
+
+def _parquet(rows: list[Row], outputs: bool) -> bytes:
+    from devicelab.errors import require
+
+    pa = require("pyarrow", "parquet", "Parquet exports")
+    pq = require("pyarrow.parquet", "parquet", "Parquet exports")
+    types = {c: pa.float64() if c in _REAL else pa.int64() if c in _INT else pa.string() for c in SUMMARY_COLUMNS}
+    columns: dict[str, list[Any]] = {c: [row.get(c) for row in rows] for c in SUMMARY_COLUMNS}
+    warmup, runs, result_docs = [], [], []
+    for row in rows:
+        result = row.result
+        timings = result.get("timings_ms") or {}
+        warmup.append(timings.get("warmup"))
+        runs.append(timings.get("runs"))
+        # The samples live in their list columns; the document keeps everything else.
+        result["timings_ms"] = {k: v for k, v in timings.items() if k not in ("warmup", "runs")}
+        result_docs.append(json.dumps(result))
+    arrays = {c: pa.array(v, type=types[c]) for c, v in columns.items()}
+    arrays["warmup_ms"] = pa.array(warmup, type=pa.list_(pa.float64()))
+    arrays["runs_ms"] = pa.array(runs, type=pa.list_(pa.float64()))
+    for key in ("device", "job", "metrics"):
+        arrays[f"{key}_json"] = pa.array([row.get(f"{key}_json") for row in rows], type=pa.string())
+    arrays["result_json"] = pa.array(result_docs, type=pa.string())
+    if outputs:  # each result's output tensors as the stored .npz bytes (numpy.load reads them)
+        arrays["outputs_npz"] = pa.array([row.get("outputs") for row in rows], type=pa.binary())
+    buffer = io.BytesIO()
+    pq.write_table(pa.table(arrays), buffer)
+    return buffer.getvalue()
 
 
 def new_run_id() -> str:

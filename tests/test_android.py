@@ -40,13 +40,14 @@ def _server(server: FakeAdbServer) -> str:
     return f"127.0.0.1:{server.port}"
 
 
-def _deploy(server, selector: str, store: Path, variants=("tflite-fp32",), delegates=None, **options):
+def _deploy(server, selector: str, store: Path, variants=("tflite-fp32",), delegates=None, progress=None,
+            **options):
     target = AndroidTarget(selector, server=_server(server), aliases={}, instrument=options.pop("instrument", False))
     opts = api.MeasureOptions(samples=options.pop("samples", 100), runs=options.pop("runs", 10), warmup_runs=1,
                               min_seconds=options.pop("min_seconds", 0), **options)
     try:
         return api.measure("lenet5", variants=list(variants), target=target, options=opts, store=store,
-                           backends=delegates), target
+                           backends=delegates, progress=progress), target
     finally:
         target.close()
 
@@ -236,3 +237,41 @@ def test_cli_deploy_and_devices(phones, lenet5, tmp_path) -> None:
     exported = json.loads(subprocess.run([sys.executable, "-m", "devicelab", "export", "--format", "json"],
                                          capture_output=True, text=True, env=env, timeout=120).stdout)
     assert {r["target"] for r in exported["results"]} == {"host", "android:R5CT200SAM"}
+
+
+def test_a_delegate_sweep_applies_each_delegate_only_where_the_runtime_has_it(phones, lenet5, session_cache,
+                                                                               tmp_path) -> None:
+    """Issue 12 #1: the emulator workflow swept xnnpack,cpu over onnx-fp32; the app's ONNX Runtime has no xnnpack."""
+    server, _ = phones
+    said: list[str] = []
+    measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", variants=("tflite-fp32", "onnx-fp32"),
+                          delegates=["xnnpack", "cpu"], samples=20, runs=3,
+                          progress=lambda task, done, total, detail: said.append(f"{task} | {detail}"))
+    with Store(tmp_path / "s.sqlite") as db:
+        ran = [(m.variant, db.get(m.row_id)["runtime"]) for m in measured[1:]]
+    assert ran == [("tflite-fp32", "tflite/xnnpack"), ("tflite-fp32", "tflite/cpu"), ("onnx-fp32", "onnxruntime/cpu")]
+    assert all(m.ok for m in measured), [str(m.error or m.result.error) for m in measured]
+    assert any("onnx-fp32 on android:R5CT100PIX: delegate xnnpack skipped | onnxruntime has cpu, nnapi" in line
+               for line in said), said
+
+
+def test_a_delegate_the_app_lacks_is_refused_as_the_app_refuses_it(phones, lenet5, session_cache, tmp_path) -> None:
+    server, _ = phones
+    measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", variants=("onnx-fp32",), delegates=["xnnpack"],
+                          samples=5, runs=1)
+    error = measured[-1].result.error
+    assert error["kind"] == "runtime_unavailable" and "no delegate 'xnnpack'" in error["message"]
+
+
+def test_the_fake_app_accepts_the_delegates_the_real_app_accepts() -> None:
+    """tests/fakes must not accept what android_app refuses (the fake once mapped ORT's xnnpack to cpu)."""
+    import re
+
+    from fakes.devicelab_app import APP_DELEGATES
+
+    java = (Path(__file__).resolve().parent.parent
+            / "android_app/app/src/main/java/dev/devicelab/app/Runtimes.java").read_text()
+    arrays = {name: tuple(re.findall(r'"(\w+)"', body))
+              for name, body in re.findall(r"static final String\[\] (\w+)_DELEGATES = \{([^}]*)\}", java)}
+    assert arrays == {"TFLITE": APP_DELEGATES["tflite"], "ORT": APP_DELEGATES["onnxruntime"]}
+    assert {name: delegates for name, (_, delegates) in android.RUNTIMES.items()} == APP_DELEGATES

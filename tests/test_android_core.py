@@ -22,8 +22,6 @@ from devicelab import protocol
 
 ANDROID_APP = Path(__file__).resolve().parent.parent / "android_app"
 CORE = ANDROID_APP / "core"
-APP_JAVA = ANDROID_APP / "app" / "src" / "main" / "java"
-API_STUBS = ANDROID_APP / "tools" / "apistubs"
 JAVA_TIMEOUT = 300
 
 
@@ -179,15 +177,3 @@ def test_core_main_sources_avoid_apis_android_24_lacks() -> None:
                  for p in sorted((CORE / "src/main/java").rglob("*.java"))
                  for n, line in enumerate(p.read_text().splitlines(), 1) if missing_on_api_24.search(line)]
     assert not offenders, "APIs Android 7.0 (minSdk 24) lacks:\n" + "\n".join(offenders)
-
-
-def test_app_sources_type_check_against_api_stubs(core_classpath: list[str], tmp_path: Path) -> None:
-    """app/ cannot build here (no Android SDK): javac checks it against android_app/tools/apistubs, signatures
-    transcribed from the Android, TFLite and ONNX Runtime APIs it calls. `./gradlew assembleDebug` is the real test."""
-    stubs_out = tmp_path / "stubs"
-    javac = _tool("javac")
-    _run([javac, "--release", "8", "-encoding", "UTF-8", "-d", str(stubs_out), *_sources(API_STUBS / "src")],
-         "compiling the API stubs")
-    _run([javac, "--release", "8", "-Xlint:all", "-Xlint:-options", "-Werror", "-encoding", "UTF-8",
-          "-cp", os.pathsep.join([core_classpath[0], str(stubs_out)]), "-d", str(tmp_path / "app"),
-          *_sources(APP_JAVA)], "type-checking android_app/app/src/main/java against the API stubs")

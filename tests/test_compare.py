@@ -155,3 +155,28 @@ def test_export_json_roundtrip_keeps_runs(stores: dict[str, Path], tmp_path: Pat
     out = tmp_path / "x.json"
     api.export("json", out, store=stores["slow"])
     assert len(json.loads(out.read_text())["results"][0]["result"]["timings_ms"]["runs"]) == 200
+
+
+def test_a_gate_with_nothing_compared_fails_and_says_why(tmp_path: Path) -> None:
+    """run:latest vs run:previous sharing no key used to print "Gates passed" and exit 0."""
+    store = tmp_path / "r.sqlite"
+    _add(store, "r1", variant="onnx-fp32")
+    _add(store, "r2", variant="tflite-int8")
+    gated = _cli(f"{store}:previous", f"{store}:latest", "--fail-if", "latency>+10%")
+    assert gated.returncode == 1, gated.stdout + gated.stderr
+    assert "gate failed" in gated.stderr and "nothing to compare" in gated.stderr
+    assert "1 only in A, 1 only in B" in " ".join(gated.stderr.split())
+    assert "Gates passed" not in gated.stdout and "Traceback" not in gated.stderr
+    assert _cli(f"{store}:previous", f"{store}:latest").returncode == 0  # no gate: a report, not a failure
+
+
+def test_a_gate_on_a_metric_neither_side_has_fails(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
+    for path, run in ((a, "r1"), (b, "r2")):
+        with Store(path) as db:
+            db.add({"run_id": run, "model": "m", "variant": "tflite-fp32", "target": "host", "runtime": "tflite",
+                    "status": "ok", "median_ms": 1.0})
+    _, failures = api.compare(str(a), str(b), ["memory>+20%"])
+    assert [f.reason for f in failures] == ["nothing to compare: no result pair has a memory figure on both sides"]
+    assert "nothing to compare" in cmp.markdown(*api.compare(str(a), str(b), ["memory>+20%"]),
+                                                [cmp.parse_gate("memory>+20%")])

@@ -183,18 +183,86 @@ def test_npz_without_labels(tmp_path: Path) -> None:
 
 
 def test_npz_bad_contents(tmp_path: Path) -> None:
-    wrong_names = tmp_path / "a.npz"
-    np.savez(wrong_names, images=np.zeros((2, 2)))
-    with pytest.raises(DataError, match="images"):  # names what the file does contain
-        load_dataset(str(wrong_names))
+    only_labels = tmp_path / "a.npz"
+    np.savez(only_labels, y=np.zeros(2))
+    with pytest.raises(DataError, match=r"no input arrays.*y"):  # names what the file does contain
+        load_dataset(str(only_labels))
     mismatched = tmp_path / "b.npz"
     np.savez(mismatched, x=np.zeros((3, 2)), y=np.array([0, 1]))
     with pytest.raises(DataError, match="3 samples but 2 labels"):
         load_dataset(str(mismatched))
-    not_one_hot = tmp_path / "c.npz"
-    np.savez(not_one_hot, x=np.zeros((2, 2)), y=np.array([[0.3, 0.7], [1.0, 0.0]]))
-    with pytest.raises(DataError, match="one-hot"):
-        load_dataset(str(not_one_hot))
+    uneven = tmp_path / "c.npz"
+    np.savez(uneven, ids=np.zeros((3, 4), np.int32), mask=np.ones((2, 4), np.int32))
+    with pytest.raises(DataError, match="different numbers of samples: ids 3, mask 2"):
+        load_dataset(str(uneven))
+
+
+def test_npz_named_inputs_keep_their_dtypes(tmp_path: Path) -> None:
+    path = tmp_path / "text.npz"
+    ids = np.arange(24, dtype=np.int64).reshape(3, 8)
+    mask = np.ones((3, 8), dtype=bool)
+    np.savez(path, input_ids=ids, attention_mask=mask, y=np.array([0, 1, 1]))
+    ds = load_dataset(str(path))
+    assert ds.names == ["input_ids", "attention_mask"] and ds.kind == "tensor"
+    assert ds.inputs["input_ids"].dtype == np.int64 and ds.inputs["attention_mask"].dtype == np.bool_
+    np.testing.assert_array_equal(ds.inputs["input_ids"], ids)
+    assert ds.y is not None and ds.label_kind == "class" and ds.num_classes == 2
+    other = tmp_path / "other.npz"
+    np.savez(other, input_ids=ids, attention_mask=mask.astype(np.int32), y=np.array([0, 1, 1]))
+    assert load_dataset(str(other)).sha256 != ds.sha256  # the dtype is part of what was measured
+
+
+def test_npz_split_suffixes_for_named_inputs(tmp_path: Path) -> None:
+    path = tmp_path / "d.npz"
+    np.savez(path, image_train=np.zeros((4, 2), np.float32), meta_train=np.zeros((4, 3), np.float32),
+             y_train=np.arange(4), image_test=np.ones((2, 2), np.float32), meta_test=np.ones((2, 3), np.float32))
+    train, test = load_dataset(str(path), split="train"), load_dataset(str(path), split="test")
+    assert train.names == ["image", "meta"] and len(train) == 4 and train.y is not None
+    assert test.names == ["image", "meta"] and len(test) == 2 and test.y is None
+
+
+def test_float_labels_are_regression_targets(tmp_path: Path) -> None:
+    path = tmp_path / "r.npz"
+    np.savez(path, x=np.zeros((4, 3), np.float32), y=np.array([0.5, -1.25, 3.0, 2.0]))
+    ds = load_dataset(str(path))
+    assert ds.label_kind == "value" and ds.num_classes is None and ds.y is not None
+    assert ds.y.dtype == np.float64 and ds.y.tolist() == [0.5, -1.25, 3.0, 2.0]
+    several = tmp_path / "r2.npz"
+    np.savez(several, x=np.zeros((2, 3), np.float32), y=np.array([[0.3, 0.7], [1.0, 0.0]]))
+    two = load_dataset(str(several))
+    assert two.label_kind == "value" and two.y is not None and two.y.shape == (2, 2)
+
+
+def test_folder_of_npy_files(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    np.save(folder / "input_ids.npy", np.ones((5, 6), np.int32))
+    np.save(folder / "attention_mask.npy", np.ones((5, 6), np.int64))
+    np.save(folder / "y.npy", np.arange(5) % 2)
+    ds = load_dataset(str(folder))
+    assert ds.names == ["attention_mask", "input_ids"] and len(ds) == 5
+    assert ds.inputs["input_ids"].dtype == np.int32 and ds.label_kind == "class"
+
+
+def test_fit_inputs_matches_names_dtypes_and_shapes(tmp_path: Path) -> None:
+    from devicelab.data import fit_inputs
+    from devicelab.models import IOSpec
+
+    path = tmp_path / "d.npz"
+    np.savez(path, meta=np.zeros((3, 4), np.float64), ids=np.arange(15).reshape(3, 5), y=np.arange(3))
+    ds = load_dataset(str(path))
+    model = [IOSpec("serving_default_ids:0", "int32", [None, 5]), IOSpec("meta", "float32", [None, 4])]
+    ids, meta = fit_inputs(ds, model)
+    assert ids.dtype == np.int32 and ids.shape == (3, 5) and meta.dtype == np.float32
+    with pytest.raises(DataError, match=r"input 'ids' expects int32\(any, 6\); the data gives int64\[3, 5\]"):
+        fit_inputs(ds, [IOSpec("ids", "int32", [None, 6]), IOSpec("meta", "float32", [None, 4])])
+    with pytest.raises(DataError, match="nothing for image") as caught:
+        fit_inputs(ds, [IOSpec("image", "float32", [None, 4]), IOSpec("meta", "float32", [None, 4])])
+    assert "image=..." in (caught.value.hint or "")
+    fractions = tmp_path / "f.npz"
+    np.savez(fractions, x=np.full((2, 5), 0.5, np.float32))
+    with pytest.raises(DataError, match="whole numbers"):
+        fit_inputs(load_dataset(str(fractions)), [IOSpec("ids", "int32", [None, 5])])
 
 
 # --- IDX files ------------------------------------------------------------------------------------

@@ -353,3 +353,80 @@ def test_corrupt_tflite_file_in_the_runner(tmp_path: Path) -> None:
     assert "corrupt" in result.error["hint"]
     assert "Traceback" not in result.error["message"]
     assert protocol.read_result(tmp_path / "result").error == result.error
+
+
+# --- issue 13: usage errors exit 2 before any work and store nothing -----------------------------------------
+
+
+@pytest.mark.parametrize("command", [
+    "measure lenet5 --runs -5", "measure lenet5 --warmup -1", "measure lenet5 --threads 0",
+    "measure lenet5 --timeout -1", "measure lenet5 --min-seconds -1", "measure lenet5 --max-seconds 0",
+    "measure lenet5 --samples 0", "measure lenet5 --min-seconds 5 --max-seconds 2",
+    "measure lenet5 --no-accuracy --no-performance",
+    "deploy lenet5 --device pixel --warmup -1",  # before any adb server is asked for the device
+    "study lenet5 --runs 0",
+])
+def test_numbers_out_of_range_are_usage_errors(command: str, empty_cache: Path, store: Path) -> None:
+    proc = run_cli(*command.split(), cache=empty_cache, store=store)
+    flag = [word for word in command.split() if word.startswith("--")][-1]
+    assert_user_error(proc, flag)
+    assert proc.returncode == 2
+    assert not store.exists() and not empty_cache.exists()  # no rows, no store, nothing built
+
+
+@pytest.mark.parametrize(("args", "phrase"), [
+    (["--variant", "tfjs-fp32"], "no runtime on this PC runs tfjs models"),
+    (["--runtime", "tfjs"], "unknown host runtime 'tfjs'"),
+    (["--browser", "netscape"], "unknown browser 'netscape'"),
+    (["--browser", "chrome", "--backend", "gpu3"], "no 'gpu3' setting"),
+    (["--backend", "wasm"], "--backend needs --browser"),
+    (["--browser", "chrome", "--remote", "localhost:4444"], "is not a WebDriver URL"),
+    (["--browser", "chrome", "--remote", "http://127.0.0.1:99999"], "not a valid WebDriver URL"),
+])
+def test_measure_usage_errors_exit_2_and_store_nothing(args: list[str], phrase: str, empty_cache: Path,
+                                                       store: Path) -> None:
+    proc = run_cli("measure", "lenet5", *args, cache=empty_cache, store=store)
+    assert_user_error(proc, phrase)
+    assert proc.returncode == 2
+    assert not store.exists() and not empty_cache.exists()
+
+
+def test_unreachable_remote_is_one_message_naming_the_endpoint(zoo_cache: Path, store: Path) -> None:
+    proc = run_cli("measure", "lenet5", "--browser", "chrome", "--remote", "http://127.0.0.1:1", "--samples", "5",
+                   "--runs", "1", "--warmup", "0", "--min-seconds", "0", cache=zoo_cache, store=store)
+    stderr = assert_user_error(proc, "could not start the WebDriver endpoint http://127.0.0.1:1",
+                               "Connection refused", "http://127.0.0.1:1/status")
+    assert "MaxRetryError" not in stderr and proc.returncode == 1
+    rows = exported_rows(zoo_cache, store)  # the PC reference measured first is kept
+    assert [(r["variant"], r["status"]) for r in rows] == [("original", "ok"), ("tfjs-fp32", "error")]
+
+
+def test_verbose_is_an_option_of_every_command(empty_cache: Path, store: Path) -> None:
+    quiet = run_cli("schema", "nope", cache=empty_cache, store=store)
+    assert_user_error(quiet, "unknown schema 'nope'")
+    assert quiet.returncode == 2
+    for args in (["schema", "nope", "--verbose"], ["--verbose", "schema", "nope"], ["schema", "-v", "nope"]):
+        loud = run_cli(*args, cache=empty_cache, store=store)
+        assert loud.returncode == 2 and "Traceback" in loud.stderr and "unknown schema 'nope'" in loud.stderr
+    for command in ("convert", "measure", "deploy", "study", "batch", "zoo build", "farm export"):
+        shown = run_cli(*command.split(), "--help", cache=empty_cache, store=store)
+        assert "--verbose" in shown.stdout, command
+
+
+def test_verbose_shows_the_details_behind_an_error(capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a converter printed rides on the error as `details`; --verbose shows it, plain runs do not."""
+    from devicelab.cli.app import _print_error
+    from devicelab.errors import ConversionError
+
+    error = ConversionError("tflite-fp32: conversion failed: boom", hint="run with --verbose to see the converter's "
+                            "full output")
+    error.details = "loc(fused[...]): error: 'tf.Foo' op is [bold]neither[/bold] a custom op nor a flex op"
+    monkeypatch.delenv("DEVICELAB_VERBOSE", raising=False)
+    _print_error(error)
+    assert "tf.Foo" not in capsys.readouterr().err
+    monkeypatch.setenv("DEVICELAB_VERBOSE", "1")
+    _print_error(error)
+    err = capsys.readouterr().err
+    assert "'tf.Foo' op is [bold]neither[/bold] a custom op" in err  # printed literally, not as markup
+    assert "Error: tflite-fp32: conversion failed: boom" in err

@@ -181,3 +181,96 @@ def test_building_the_app_needs_xcode_tools(fake, monkeypatch) -> None:
     with pytest.raises(ios.IOSError, match="needs xcodegen and xcodebuild") as info:
         ios.build_app(simulator=True)
     assert "brew install xcodegen" in info.value.hint
+
+
+# --- issue 12, iOS defects 9-13 ---------------------------------------------------------------------------------
+
+
+def test_a_phone_that_locks_mid_job_ends_each_job_with_a_result(fake, sidecar, tmp_path) -> None:
+    # The phone locks 1 s after the launch: the DONE poll, the running check and the cleanup all hit the lock. Each
+    # job ends as device_locked (no traceback), and the next job still gets its own result.
+    fake.add_device("Ada's iPhone", paired=True, app_installed=True, hang=True, lock_after=1.0)
+    measured, _ = _deploy("ada", tmp_path / "s.sqlite", sidecar, units=["all", "cpu"], timeout_seconds=30)
+    assert [m.variant for m in measured] == ["original", "coreml-fp32", "coreml-fp32"]
+    for m in measured[1:]:
+        assert m.result.error["kind"] == "device_locked", m.result.error
+        assert "is locked" in m.result.error["message"] and "Auto-Lock" in m.result.error["hint"]
+
+
+def test_a_failed_process_listing_is_not_a_crash(fake, sidecar, tmp_path) -> None:
+    # `devicectl device info processes` fails twice (exit 1, JSON outcome "failed", no result) while the app is
+    # still starting: devicelab asks again instead of reporting a crash.
+    fake.add_device("Ada's iPhone", paired=True, app_installed=True, start_delay=4.5, processes_fail=2)
+    measured, _ = _deploy("ada", tmp_path / "s.sqlite", sidecar, samples=20, runs=3)
+    assert measured[-1].ok, measured[-1].result.error
+    listings = [c for c in fake.calls() if c[:4] == ["devicectl", "device", "info", "processes"]]
+    assert len(listings) >= 3  # the two failures, then an answer
+
+
+def test_job_folders_are_removed_from_the_phone_after_each_job(fake, sidecar, tmp_path) -> None:
+    phone = fake.add_device("Ada's iPhone", paired=True, app_installed=True)
+    measured, _ = _deploy("ada", tmp_path / "s.sqlite", sidecar, samples=20, runs=3, units=["all", "cpu"])
+    assert all(m.ok for m in measured), [m.result.error for m in measured[1:]]
+    documents = fake.container(phone) / "Documents"
+    assert not any((documents / "jobs").glob("*")) and not any((documents / "results").glob("*"))
+    cleanups = [c for c in fake.calls() if c[:4] == ["devicectl", "device", "process", "launch"] and "--cleanup" in c]
+    assert len(cleanups) == 2 and all("--terminate-existing" in c for c in cleanups)
+    # a job that timed out is removed too (and its hung app stopped by the cleanup launch)
+    fake.set(phone, hang=True)
+    measured, _ = _deploy("ada", tmp_path / "s.sqlite", sidecar, timeout_seconds=4)
+    assert measured[-1].result.error["kind"] == "timeout"
+    assert not any((documents / "jobs").glob("*")) and not fake.running(phone)
+
+
+def _build_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_pod: bool) -> tuple[Path, Path]:
+    from fakes.xcrun import FAKE_DIR
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in ("xcodegen", "xcodebuild", *(["pod"] if with_pod else [])):
+        (tools / tool).symlink_to(FAKE_DIR / "build_tools" / tool)
+    shutil.copy(FAKE_DIR / "build_tools" / "fake_build_tools.py", tools / "fake_build_tools.py")
+    project = tmp_path / "ios_app"
+    project.mkdir()
+    for name in ("project.yml", "Podfile"):
+        shutil.copy(Path(ios.PROJECT) / name, project / name)
+    log = tmp_path / "build.jsonl"
+    monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
+    monkeypatch.setenv("FAKE_BUILD_LOG", str(log))
+    monkeypatch.setenv("DEVICELAB_FAKE_PYTHON", sys.executable)
+    return project, log
+
+
+def test_build_uses_the_cocoapods_workspace_so_the_app_has_tflite(tmp_path, monkeypatch) -> None:
+    import json
+
+    project, log = _build_tools(tmp_path, monkeypatch, with_pod=True)
+    app, note = ios.build_app(simulator=True, project=project)
+    steps = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [s[:2] for s in steps] == [["xcodegen", "generate"], ["pod", "install"], ["xcodebuild", "-workspace"]]
+    assert steps[2][2] == "DeviceLab.xcworkspace" and note is None
+    assert app == project / "build/Build/Products/Debug-iphonesimulator/DeviceLab.app"
+    assert (app / "Frameworks/TensorFlowLite.framework").is_dir()
+
+
+def test_build_without_cocoapods_says_it_has_no_tflite(tmp_path, monkeypatch) -> None:
+    import json
+
+    project, log = _build_tools(tmp_path, monkeypatch, with_pod=False)
+    app, note = ios.build_app(simulator=False, team="ABCDE12345", project=project)
+    steps = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [s[:3] for s in steps] == [["xcodegen", "generate"], ["xcodebuild", "-project", "DeviceLab.xcodeproj"]]
+    assert "DEVELOPMENT_TEAM=ABCDE12345" in steps[1] and app.name == "DeviceLab.app" and "Debug-iphoneos" in str(app)
+    assert note and "no TensorFlow Lite" in note and "runtime_unavailable" in note and "cocoapods" in note
+
+
+def test_the_tflite_app_runtime_times_only_set_input_invoke_and_read_output() -> None:
+    # The app's TFLite adapter cannot run here (the pod is Mac-only; `make ios-core` typechecks it). What its timed
+    # `run` calls is checked in its source: the C API's set-input, invoke and read-output, and nothing of the Swift
+    # Interpreter, whose copy(_:toInputAt:) returned a fresh copy of the input tensor on every timed run.
+    import re
+
+    source = (Path(ios.PROJECT) / "DeviceLab/Runtimes/TFLiteRuntime.swift").read_text()
+    body = re.search(r"\n    func run\(_ feed: Any\) throws -> Any \{\n(.*?)\n    \}\n", source, re.S).group(1)
+    calls = set(re.findall(r"\b(TfLite\w+|copy|input|output)\(", body))
+    assert calls == {"TfLiteTensorCopyFromBuffer", "TfLiteInterpreterInvoke", "TfLiteTensorCopyToBuffer"}, calls

@@ -244,7 +244,7 @@ def test_study_on_a_phone_through_the_fake_adb_server(lenet5: Path, session_cach
 
 
 def test_attack_settings_with_commas_stay_together() -> None:
-    from devicelab.cli_study import split_attacks
+    from devicelab.cli.study import split_attacks
 
     assert split_attacks("fgsm,pgd:eps=0.1,steps=40") == ["fgsm", "pgd:eps=0.1,steps=40"]
     assert split_attacks("pgd:eps=0.2,steps=10,fgsm:eps=0.3, ") == ["pgd:eps=0.2,steps=10", "fgsm:eps=0.3"]

@@ -87,17 +87,16 @@ def export_bundle(plan: Plan, out: Path, *, farms: tuple[str, ...] = ("firebase"
 def _write_job(out: Path, job: BatchJob, prepared: PreparedModel, plan: Plan, cache: Path) -> dict[str, Any]:
     """jobs/ID/ exactly as the Android target pushes it (job.json, model/, inputs/), with a stable job id."""
     from devicelab import api, protocol
-    from devicelab.data import fit_to_shape
 
     artifact = api.convert(job.model, variants=[job.variant], calibration=plan.calibration, cache=cache,
                            source=prepared.source).conversions[0].artifact
     assert artifact is not None  # failed conversions were left out by the caller
     job_id = f"{job.variant}-{job.uid[:12]}"
     job_dir = out / "jobs" / job_id
-    x = fit_to_shape(prepared.dataset.x, tuple(prepared.source.inputs[0].shape)).astype("float32")
+    x = api.model_inputs(prepared.source, prepared.dataset)
     options = replace(plan.options(), delegate=job.setting)
     built = api.build_job(job_dir, artifact.model_path, job.fmt, job.variant, artifact.sha256, x, job.runtime,
-                          options)
+                          options, input_names=[i.name for i in prepared.source.inputs])
     built.id = job_id
     protocol.write_job(job_dir, built)
     files = sorted(p.relative_to(job_dir).as_posix() for p in job_dir.rglob("*") if p.is_file())

@@ -20,6 +20,7 @@ from devicelab.batch.pools import Pool, discover
 from devicelab.batch.prepare import PreparedModel, prepare
 from devicelab.batch.runner import Context, Event, EventFn, Outcome, run_pools, store_failure
 from devicelab.errors import UsageError
+from devicelab.store import Store
 
 
 @dataclass
@@ -75,6 +76,7 @@ def run_batch(plan: Plan | str | Path, *, store: Path | None = None, cache: Path
     plan = plan if isinstance(plan, Plan) else load_plan(plan)
     store = Path(store or plan.store or default_store())
     cache = Path(cache or cache_dir())
+    Store.check_writable(store)  # before any work: a store that fails on the first result would lose them all
     note = say or (lambda _: None)
     warnings: list[str] = []
     if pools is None:

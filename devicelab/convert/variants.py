@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from devicelab.convert import coreml, onnx, tfjs, tflite
+from devicelab.convert import coreml, executorch, onnx, tfjs, tflite
 from devicelab.convert.base import Variant
 from devicelab.errors import UnknownVariantError, UsageError
 
-CONVERTERS: dict[str, ModuleType] = {m.FORMAT: m for m in (tflite, coreml, tfjs, onnx)}
+CONVERTERS: dict[str, ModuleType] = {m.FORMAT: m for m in (tflite, coreml, tfjs, onnx, executorch)}
 VARIANTS: dict[str, Variant] = {v.name: v for m in CONVERTERS.values() for v in m.VARIANTS}
 QUANT_LEVELS = ("fp32", "fp16", "dynamic-int8", "int8")
 # How the generic --quant levels map to each format's nearest variant (TF.js only stores weights as uint8).
+# Paths users ask for that devicelab does not offer, and why (listed by `devicelab variants`).
+NOT_OFFERED = {
+    "tflite-* from .pt2 (litert-torch)": "litert-torch cannot be installed beside TensorFlow 2.19, onnx and Selenium: "
+    "its xdsl dependency pins typing_extensions < 4.13, while onnx 1.22 and selenium need >= 4.15. "
+    "A .pt2 source gives onnx-*, coreml-* and executorch-* variants.",
+}
 _QUANT_ALIASES = {("tfjs", "int8"): "uint8", ("tfjs", "dynamic-int8"): "uint8", ("coreml", "dynamic-int8"): "int8"}
 
 

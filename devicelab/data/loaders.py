@@ -10,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from devicelab.data.dataset import Dataset, looks_like_images, make_dataset, normalize_labels
+from devicelab.data.dataset import CLASS_LABELS, Dataset, looks_like_images, make_dataset, normalize_labels
 from devicelab.data.idx import read_idx
 from devicelab.data.images import load_image_folder
+from devicelab.data.text import BUILTINS as TEXT_BUILTINS
+from devicelab.data.text import load_text
 from devicelab.errors import DataError, MissingDependencyError
 
 SPLITS = ("train", "test")
@@ -23,18 +25,22 @@ _BUILTINS = {
     "keras:mnist": "MNIST via keras.datasets (needs network on first use): 60000 / 10000 digits, 28x28x1",
     "keras:fashion_mnist": "Fashion-MNIST via keras.datasets (needs network): 60000 / 10000 clothing images",
     "keras:cifar10": "CIFAR-10 via keras.datasets (needs network): 50000 / 10000 colour images, 32x32x3",
+    **TEXT_BUILTINS,
 }
-_KERAS = {name.removeprefix("keras:") for name in _BUILTINS if name.startswith("keras:")}
+_KERAS = {name.removeprefix("keras:") for name in _BUILTINS if name.startswith("keras:") and name not in TEXT_BUILTINS}
 _FORMATS = (
-    ".npz with arrays x/y or x_train/y_train/x_test/y_test; "
+    ".npz with x/y, x_train/y_train/x_test/y_test, or one array per model input (named like the inputs) "
+    "plus y; a folder of .npy files, one per input (plus y.npy); "
     "IDX images file (*-images.idx3-ubyte[.gz], labels file next to it); "
     "folder of images with one subfolder per class"
 )
 _IDX_NAME = re.compile(r"idx\d-ubyte(\.gz)?$")
 _IDX_IMAGES = re.compile(r"images([.-])idx3")
 
-# (x, y or None, num_classes or None, kind)
-Raw = tuple[np.ndarray, np.ndarray | None, int | None, str]
+_LABEL_NAMES = ("y", "labels", "targets")
+
+# (inputs by name, y or None, num_classes or None, kind, label kind or None)
+Raw = tuple[dict[str, np.ndarray], np.ndarray | None, int | None, str, str | None]
 
 
 def builtin_datasets() -> dict[str, str]:
@@ -42,15 +48,24 @@ def builtin_datasets() -> dict[str, str]:
     return dict(_BUILTINS)
 
 
-def _pick_split(arrays: dict[str, np.ndarray], split: str, name: str) -> tuple[np.ndarray, np.ndarray | None]:
-    if "x" in arrays:  # a single, unsplit set: split does not apply
-        return arrays["x"], arrays.get("y")
-    if f"x_{split}" in arrays:
-        return arrays[f"x_{split}"], arrays.get(f"y_{split}")
-    raise DataError(
-        f"{name} has no array 'x' or 'x_{split}' (it has: {', '.join(sorted(arrays)) or 'nothing'})",
-        hint="name the samples x (and labels y), or x_train/y_train and x_test/y_test",
-    )
+def _pick_split(arrays: dict[str, np.ndarray], split: str, name: str) -> tuple[dict[str, np.ndarray],
+                                                                              np.ndarray | None]:
+    """The arrays of one split: names ending in _train/_test belong to that split, others to every split."""
+    suffixes = tuple(f"_{s}" for s in SPLITS)
+    split_names = [k for k in arrays if k.endswith(suffixes)]
+    picked = {k: v for k, v in arrays.items() if not k.endswith(suffixes)}
+    if split_names:
+        picked.update({k.removesuffix(f"_{split}"): v for k, v in arrays.items() if k.endswith(f"_{split}")})
+    labels = next((picked.pop(k) for k in _LABEL_NAMES if k in picked), None)
+    for k in _LABEL_NAMES:  # a second label array under another name is not an input either
+        picked.pop(k, None)
+    if not picked:
+        raise DataError(
+            f"{name} has no input arrays for the {split} split (it has: {', '.join(sorted(arrays)) or 'nothing'})",
+            hint="name the samples x (and labels y), x_train/y_train and x_test/y_test, or one array per model "
+            "input named like the input",
+        )
+    return picked, labels
 
 
 def _images_or_tensor(x: np.ndarray) -> tuple[np.ndarray, str]:
@@ -60,12 +75,16 @@ def _images_or_tensor(x: np.ndarray) -> tuple[np.ndarray, str]:
     return (x[..., None] if x.ndim == 3 else x), "image"
 
 
-def _labels(x: np.ndarray, y: np.ndarray | None, source: str) -> Raw:
-    x, kind = _images_or_tensor(x)
+def _labels(inputs: dict[str, np.ndarray], y: np.ndarray | None, source: str) -> Raw:
+    first = next(iter(inputs))
+    kind = "tensor"
+    if len(inputs) == 1:  # a lone input may be images; several inputs are model tensors, kept as stored
+        inputs = dict(inputs)
+        inputs[first], kind = _images_or_tensor(inputs[first])
     if y is None:
-        return x, None, None, kind
-    labels, num_classes = normalize_labels(y, len(x), source)
-    return x, labels, num_classes, kind
+        return inputs, None, None, kind, None
+    labels, num_classes, label_kind = normalize_labels(y, len(inputs[first]), source)
+    return inputs, labels, num_classes, kind, label_kind
 
 
 def _load_npz(path: Path, split: str) -> Raw:
@@ -79,8 +98,23 @@ def _load_npz(path: Path, split: str) -> Raw:
             f"cannot read {path} as .npz: {exc}",
             hint="save it with numpy.savez or numpy.savez_compressed (no pickled objects)",
         ) from None
-    x, y = _pick_split(arrays, split, str(path))
-    return _labels(x, y, str(path))
+    inputs, y = _pick_split(arrays, split, str(path))
+    return _labels(inputs, y, str(path))
+
+
+def _load_npy_folder(path: Path, split: str) -> Raw:
+    """A folder of .npy files, one per input (plus y.npy), or train/ and test/ folders of them."""
+    if (path / split).is_dir() and any((path / split).glob("*.npy")):
+        path = path / split
+    arrays = {}
+    for file in sorted(path.glob("*.npy")):
+        try:
+            arrays[file.stem] = np.load(file, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise DataError(f"cannot read {file} as .npy: {exc}",
+                            hint="save it with numpy.save (no pickled objects)") from None
+    inputs, y = _pick_split(arrays, split, str(path))
+    return _labels(inputs, y, str(path))
 
 
 def _load_idx(path: Path) -> Raw:
@@ -95,7 +129,7 @@ def _load_idx(path: Path) -> Raw:
     labels_path = path.with_name(_IDX_IMAGES.sub(r"labels\1idx1", path.name))
     # Labels are optional: without them the data can still calibrate or time a model.
     y = read_idx(labels_path) if labels_path.is_file() else None
-    return _labels(x, y, str(path))
+    return _labels({"x": x}, y, str(path))
 
 
 def _load_keras(name: str, split: str) -> Raw:
@@ -121,14 +155,14 @@ def _load_keras(name: str, split: str) -> Raw:
             hint="use the bundled mnist-sample, or a local .npz / IDX file / image folder",
         ) from None
     x, y = (x_train, y_train) if split == "train" else (x_test, y_test)
-    x, labels, _, kind = _labels(x, y.reshape(-1), f"keras:{name}")  # CIFAR labels arrive as (N, 1)
-    return x, labels, 10, kind  # all three have 10 classes, whatever a split happens to contain
+    inputs, labels, _, kind, _ = _labels({"x": x}, y.reshape(-1), f"keras:{name}")  # CIFAR labels: (N, 1)
+    return inputs, labels, 10, kind, CLASS_LABELS  # all three have 10 classes, whatever a split holds
 
 
 def _load_mnist_sample(split: str) -> Raw:
     with np.load(SAMPLE_PATH, allow_pickle=False) as npz:
         x, y = npz[f"x_{split}"], npz[f"y_{split}"]
-    return x[..., None], y.astype(np.int64), 10, "image"
+    return {"x": x[..., None]}, y.astype(np.int64), 10, "image", CLASS_LABELS
 
 
 def _unknown(spec: str) -> DataError:
@@ -141,12 +175,17 @@ def _unknown(spec: str) -> DataError:
 def _load_raw(spec: str, split: str) -> Raw:
     if spec == "mnist-sample":
         return _load_mnist_sample(split)
+    if spec in TEXT_BUILTINS:  # token ids for the recurrent zoo models (devicelab/data/text.py)
+        x, y, num_classes = load_text(spec, split)
+        return {"x": x}, y, num_classes, "text", CLASS_LABELS
     if spec.startswith("keras:"):
         return _load_keras(spec.removeprefix("keras:"), split)
     path = Path(spec).expanduser()
     if path.is_dir():
+        if any(path.glob("*.npy")) or any(path.glob("*/*.npy")):
+            return _load_npy_folder(path, split)
         x, y, num_classes = load_image_folder(path)
-        return x, y, num_classes, "image"
+        return {"x": x}, y, num_classes, "image", CLASS_LABELS
     if path.suffix.lower() == ".npz":
         return _load_npz(path, split)
     if _IDX_NAME.search(path.name):
@@ -162,8 +201,8 @@ def load_dataset(spec: str, split: str = "test", limit: int | None = None) -> Da
         raise DataError(f"unknown split '{split}'", hint="use 'train' or 'test'")
     if limit is not None and limit < 1:
         raise DataError(f"limit must be at least 1, got {limit}", hint="leave it unset to use every sample")
-    x, y, num_classes, kind = _load_raw(spec, split)
+    inputs, y, num_classes, kind, label_kind = _load_raw(spec, split)
     if limit is not None:
-        x = x[:limit]
+        inputs = {k: v[:limit] for k, v in inputs.items()}
         y = None if y is None else y[:limit]
-    return make_dataset(spec, x, y, num_classes, kind)
+    return make_dataset(spec, inputs, y, num_classes, kind, label_kind)

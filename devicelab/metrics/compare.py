@@ -83,7 +83,14 @@ class Gate:
 class GateFailure:
     gate: Gate
     key: Key
-    diff: MetricDiff
+    diff: MetricDiff | None
+    reason: str | None = None  # a gate that could not be checked at all says why
+
+    def describe(self) -> str:
+        if self.diff is None:
+            return f"{self.gate.text}: {self.reason}"
+        return (f"{self.gate.text}: {' / '.join(self.key)} {format_change(self.diff)} "
+                f"({format_interval(self.diff)})")
 
 
 # --- statistics --------------------------------------------------------------------------------------
@@ -211,14 +218,25 @@ def evaluate_gates(comparison: Comparison, gates: Iterable[Gate]) -> list[GateFa
     significant)."""
     failures = []
     for gate in gates:
+        checked = 0
         for entry in comparison.keys:
             diff = entry.get(gate.metric)
             if diff is None or diff.change is None:
                 continue
+            checked += 1
             beyond = diff.change > gate.threshold if gate.op == ">" else diff.change < gate.threshold
             if beyond and (gate.metric not in _TESTED or diff.significant):
                 failures.append(GateFailure(gate, entry.key, diff))
+        if not checked:  # a gate that compared nothing must not pass by accident
+            failures.append(GateFailure(gate, (), None, _nothing_compared(comparison, gate.metric)))
     return failures
+
+
+def _nothing_compared(comparison: Comparison, metric: str) -> str:
+    if not comparison.keys:
+        return ("nothing to compare: no (model, variant, target, runtime) measured successfully on both sides "
+                f"({len(comparison.removed)} only in A, {len(comparison.added)} only in B)")
+    return f"nothing to compare: no result pair has a {metric} figure on both sides"
 
 
 # --- rendering ---------------------------------------------------------------------------------------
@@ -290,7 +308,8 @@ def markdown(comparison: Comparison, failures: list[GateFailure] | None = None,
         lines.append("")
         if failures:
             lines.append("**Gates failed:**")
-            lines += [f"- `{f.gate.text}`: {' / '.join(f.key)} {format_change(f.diff)}" for f in failures]
+            lines += [f"- `{f.gate.text}`: " + (f"{' / '.join(f.key)} {format_change(f.diff)}" if f.diff else
+                                                 str(f.reason)) for f in failures]
         else:
             lines.append("Gates passed: " + ", ".join(f"`{g.text}`" for g in gates))
     return "\n".join(lines) + "\n"

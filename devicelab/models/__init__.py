@@ -1,4 +1,5 @@
-"""Source models: what the user hands devicelab (Keras file, SavedModel folder, ONNX file or zoo name)."""
+"""Source models: what the user hands devicelab (Keras file, SavedModel folder, ONNX file, torch.export .pt2 or zoo
+name)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from devicelab.errors import ModelLoadError
 from devicelab.hashing import sha256_path
 from devicelab.quiet import import_tensorflow
 
-FORMATS = ("keras", "savedmodel", "onnx")
+FORMATS = ("keras", "savedmodel", "onnx", "pt2")
 
 
 @dataclass
@@ -32,6 +33,7 @@ class SourceModel:
     sha256: str
     zoo: dict[str, Any] | None = None  # training info when it came from the zoo
     _keras: Any = field(default=None, repr=False)
+    _program: Any = field(default=None, repr=False)
 
     @property
     def dataset_hint(self) -> str | None:
@@ -44,6 +46,14 @@ class SourceModel:
         if self._keras is None:
             self._keras = _load_keras(self.path)
         return self._keras
+
+    def torch_program(self) -> Any:
+        """The torch.export ExportedProgram of a .pt2 source (loaded once)."""
+        if self.format != "pt2":
+            raise ModelLoadError(f"{self.path} is a {self.format} model, not a torch.export program")
+        if self._program is None:
+            self._program = _load_pt2(self.path)
+        return self._program
 
     @cached_property
     def inputs(self) -> list[IOSpec]:
@@ -65,6 +75,8 @@ class SourceModel:
             ins = [IOSpec(k, v.dtype.name, list(v.shape)) for k, v in fn.structured_input_signature[1].items()]
             outs = [IOSpec(k, v.dtype.name, list(v.shape)) for k, v in fn.structured_outputs.items()]
             return ins, outs
+        if self.format == "pt2":
+            return _pt2_signature(self.torch_program())
         import onnx
 
         try:
@@ -121,6 +133,11 @@ def detect_format(path: Path) -> str:
         return "keras"
     if suffix == ".onnx":
         return "onnx"
+    if suffix == ".pt2":
+        if not zipfile.is_zipfile(path):  # torch.export.save writes a zip archive
+            raise ModelLoadError(f"{path} is not a valid .pt2 file (not a zip archive): it may be corrupt",
+                                 hint="save the program with torch.export.save(torch.export.export(model, args), path)")
+        return "pt2"
     if suffix in (".tflite", ".mlpackage", ".mlmodel") or path.name == "model.json":
         raise ModelLoadError(f"{path} is already a converted model ({suffix or path.name}), not a source model",
                              hint="measure it with --variant-file, or give the original Keras/SavedModel/ONNX")
@@ -162,6 +179,38 @@ def _serving_function(path: Path) -> Any:
         raise ModelLoadError(f"SavedModel {path} has no 'serving_default' signature",
                              hint="export it with model.export(folder) so it has a serving signature")
     return loaded.signatures["serving_default"]
+
+
+def _load_pt2(path: Path) -> Any:
+    from devicelab.errors import require
+
+    torch = require("torch", "pytorch", "reading .pt2 programs")
+    try:
+        return torch.export.load(str(path))
+    except Exception as exc:  # zip, pickle and schema-version errors all mean "cannot read this file"
+        raise ModelLoadError(f"cannot load torch.export program {path}: {_first_line(str(exc)) or type(exc).__name__}",
+                             hint="save it with torch.export.save using torch "
+                                  f"{torch.__version__.split('+')[0]} (the .pt2 format is tied to the torch version)",
+                             ) from None
+
+
+def _pt2_signature(program: Any) -> tuple[list[IOSpec], list[IOSpec]]:
+    """Inputs and outputs of an ExportedProgram from its graph's fake tensors (dynamic dims become None)."""
+    signature = program.graph_signature
+    nodes = {n.name: n for n in program.graph.nodes}  # user outputs are named after the nodes that make them
+
+    def spec(name: str, node: Any) -> IOSpec:
+        val = node.meta.get("val") if hasattr(node, "meta") else None
+        if val is None or not hasattr(val, "dtype"):
+            raise ModelLoadError(f"the .pt2 program's {name} is not a tensor; devicelab feeds and reads tensors only")
+        dims: list[int | None] = [d if isinstance(d, int) else None for d in val.shape]
+        return IOSpec(name, str(val.dtype).removeprefix("torch."), dims)
+
+    ins = [spec(name, nodes.get(name)) for name in signature.user_inputs]
+    outs = [spec(name, nodes.get(name)) for name in signature.user_outputs]
+    if not ins or not outs:
+        raise ModelLoadError("the .pt2 program has no tensor inputs or outputs")
+    return ins, outs
 
 
 def _onnx_io(value: Any) -> IOSpec:

@@ -119,8 +119,10 @@ def _summary(doc: dict[str, Any]) -> str:
     if not rows:
         return "<h2>Summary</h2><p class=\"bad\">Nothing was measured: see the failures below.</p>"
     attacks = list(dict.fromkeys(k for r in rows for k in (r.get("robustness") or {})))
+    values = any(r.get("mae") is not None or (r.get("task") in ("regression", "embedding")) for r in rows)
     head = ["variant", "target", "runtime", "size", "size ratio", "accuracy", "Δ acc", "agreement",
-            "disagree", "max |Δ|", "median ms", "p90 ms", "speedup", "peak MiB", *[f"{a} success" for a in attacks]]
+            "disagree", "max |Δ|", *(["MAE", "cosine", "SNR dB"] if values else []), "median ms", "p90 ms",
+            "speedup", "peak MiB", *[f"{a} success" for a in attacks]]
     lines, css = [], []
     multi = len({r["framework"] for r in rows}) > 1
     for r in rows:
@@ -144,10 +146,39 @@ def _summary(doc: dict[str, Any]) -> str:
             "–" if delta is None else f"<span class=\"{'bad' if delta < -0.5 else ''}\">{delta:+.1f} pt</span>",
             _pct(r.get("agreement"), r.get("agreement_ci")),
             _f(r.get("disagreements"), "{:d}"), _f(r.get("max_abs_diff"), "{:.1e}"),
+            *([_f(r.get("mae"), "{:.4g}"), _f(r.get("cosine"), "{:.5f}"), _snr(r)] if values else []),
             _f(r.get("median_ms"), "{:.3f}"), _f(r.get("p90_ms"), "{:.3f}"), _ratio(r.get("speedup")),
             _f(r.get("memory_mib"), "{:.1f}"), *robust])
         css.append("ref" if r["variant"] == "original" else "")
-    return "<h2>Summary</h2>" + _table(head, lines, left=3, css=css)
+    return "<h2>Summary</h2>" + _warnings(rows) + _table(head, lines, left=3, css=css) + _outputs(rows)
+
+
+def _snr(r: dict[str, Any]) -> str:
+    return "identical" if r.get("identical") else _f(r.get("snr_db"), "{:.1f}")
+
+
+def _warnings(rows: list[dict[str, Any]]) -> str:
+    """Figures that look good but mean nothing (a reference that never varies) are said first, in red."""
+    seen = list(dict.fromkeys(w for r in rows for w in r.get("warnings") or []))
+    return "".join(f"<div class=\"box fail\"><b>Warning:</b> {escape(w)}</div>" for w in seen)
+
+
+def _outputs(rows: list[dict[str, Any]]) -> str:
+    """Every output of multi-output models, per variant: the summary shows the first (the headline)."""
+    lines = []
+    for r in rows:
+        outputs = r.get("outputs") or []
+        if r["status"] != "ok" or len(outputs) < 2 or r["variant"] == "original":
+            continue
+        for out in outputs:
+            agreement = _pct(out.get("agreement"), out.get("agreement_ci")) if "agreement" in out else "–"
+            lines.append([_name(r), escape(r["target"]), escape(out.get("name", "?")), escape(out.get("kind", "?")),
+                          agreement, _f(out.get("max_abs_diff"), "{:.1e}"), _f(out.get("cosine"), "{:.5f}"),
+                          "identical" if out.get("identical") else _f(out.get("snr_db"), "{:.1f}")])
+    if not lines:
+        return ""
+    return ("<h3>Every output</h3>" + _table(["variant", "target", "output", "kind", "agreement", "max |Δ|",
+                                               "cosine", "SNR dB"], lines, left=4))
 
 
 def _failures(doc: dict[str, Any]) -> str:

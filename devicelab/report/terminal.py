@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from rich import box
 from rich.markup import escape
 from rich.table import Table
 
@@ -41,38 +42,99 @@ def conversions_table(report: Any) -> Table:
     return table
 
 
-RESULT_COLUMNS = ("id", "model", "variant", "target", "runtime", "accuracy", "agreement", "max |Δ|", "load ms",
-                  "first ms", "median ms", "p90 ms", "memory", "size", "status")
+def _status(get: Any) -> str:
+    if get("status") == "ok":
+        status = "[green]ok[/green]"
+    else:
+        status = f"[red]{escape(get('error_kind') or get('status') or 'error')}[/red]"
+    return status + (" (simulated)" if get("simulated") else "")
 
 
-def results_table(rows: Iterable[Any], title: str = "Results") -> Table:
-    """One line per stored result (store rows or dicts with the store's summary columns)."""
-    table = Table(title=title, title_justify="left")
-    for column in RESULT_COLUMNS:
-        table.add_column(column, justify="left" if column in ("model", "variant", "target", "runtime", "status")
-                         else "right", overflow="fold")
+def _text(key: str) -> Any:
+    return lambda get: escape(str(get(key))) if get(key) is not None else "-"
+
+
+# name -> (header, cell); names are what --columns takes.
+RESULT_COLUMNS: dict[str, tuple[str, Any]] = {
+    "id": ("id", lambda get: str(get("id"))),
+    "run": ("run", _text("run_id")),
+    "created": ("created", _text("created_at")),
+    "model": ("model", _text("model")),
+    "variant": ("variant", _text("variant")),
+    "target": ("target", _text("target")),
+    "runtime": ("runtime", lambda get: escape(get("runtime_used") or get("runtime") or "-")),
+    "dataset": ("dataset", _text("dataset")),
+    "samples": ("samples", _text("samples")),
+    "accuracy": ("acc", lambda get: _pct(get("accuracy"))),
+    "agreement": ("agree", lambda get: _pct(get("agreement"))),
+    "maxdiff": ("max |Δ|", lambda get: _num(get("max_abs_diff"), "{:.2g}")),
+    "load": ("load ms", lambda get: _num(get("load_ms"), "{:.1f}")),
+    "first": ("first ms", lambda get: _num(get("first_ms"), "{:.2f}")),
+    "median": ("median ms", lambda get: _num(get("median_ms"), "{:.3f}")),
+    "p90": ("p90 ms", lambda get: _num(get("p90_ms"), "{:.3f}")),
+    "p99": ("p99 ms", lambda get: _num(get("p99_ms"), "{:.3f}")),
+    "cv": ("cv", lambda get: _num(get("cv"), "{:.2f}")),
+    "runs": ("runs", _text("runs")),
+    "memory": ("MiB", lambda get: _num(get("memory_mib"), "{:.1f}")),
+    "size": ("size", lambda get: _size(get("size_bytes"))),
+    "status": ("status", _status),
+    "error": ("error", _text("error_message")),
+}
+# What fits 80 columns; --wide shows WIDE_COLUMNS, --columns any of RESULT_COLUMNS.
+DEFAULT_COLUMNS = ("id", "model", "variant", "target", "accuracy", "agreement", "median", "memory", "status")
+WIDE_COLUMNS = ("id", "model", "variant", "target", "runtime", "accuracy", "agreement", "maxdiff", "load", "first",
+                "median", "p90", "memory", "size", "status")
+_TEXT_COLUMNS = {"run", "created", "model", "variant", "target", "runtime", "dataset", "status", "error"}
+_SHARED = ("model", "target")  # the same on every row: said once in the title instead of a column
+
+
+def results_table(rows: Iterable[Any], title: str = "Results", columns: Iterable[str] | None = None) -> Table:
+    """One line per stored result (store rows or dicts with the store's summary columns). Numbers never wrap;
+    by default a model or target common to every row moves into the title, so the table fits 80 columns."""
+    rows = list(rows)
+    chosen = list(columns or DEFAULT_COLUMNS)
+    if columns is None and len(rows) > 1:
+        for name in _SHARED:
+            values = {row.get(name) for row in rows}
+            if len(values) == 1 and None not in values:
+                chosen.remove(name)
+                title += f" · {name} {next(iter(values))}"
+    # No vertical rules and no outer padding: nine columns of a first look fit an 80-column terminal.
+    table = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)
+    for name in chosen:
+        text = name in _TEXT_COLUMNS
+        table.add_column(RESULT_COLUMNS[name][0], justify="left" if text else "right",
+                         overflow="fold" if text else "ellipsis", no_wrap=not text)
     for row in rows:
-        get = row.get
-        status = "[green]ok[/green]" if get("status") == "ok" else f"[red]{get('error_kind') or 'error'}[/red]"
-        if get("simulated"):
-            status += " (simulated)"
-        memory = _num(get("memory_mib"), "{:.1f} MiB")
-        table.add_row(
-            str(get("id")), get("model") or "-", get("variant") or "-", get("target") or "-",
-            get("runtime_used") or get("runtime") or "-", _pct(get("accuracy")), _pct(get("agreement")),
-            _num(get("max_abs_diff"), "{:.2g}"), _num(get("load_ms"), "{:.1f}"), _num(get("first_ms"), "{:.2f}"),
-            _num(get("median_ms"), "{:.3f}"), _num(get("p90_ms"), "{:.3f}"), memory, _size(get("size_bytes")), status,
-        )
+        table.add_row(*(RESULT_COLUMNS[name][1](row.get) for name in chosen))
     return table
 
 
+def check_columns(names: Iterable[str]) -> list[str]:
+    """--columns values, each a RESULT_COLUMNS name (or 'all')."""
+    from devicelab.errors import UsageError
+
+    chosen: list[str] = []
+    for name in names:
+        if name == "all":
+            chosen.extend(RESULT_COLUMNS)
+        elif name not in RESULT_COLUMNS:
+            raise UsageError(f"unknown column '{name}'", hint=f"columns: {', '.join(RESULT_COLUMNS)}, all")
+        else:
+            chosen.append(name)
+    return list(dict.fromkeys(chosen))
+
+
 def variants_table(variants: Iterable[Any]) -> Table:
+    # The name already says format and quantization: the width goes to the description, which wraps.
     table = Table(title="Variants", title_justify="left")
-    for column in ("variant", "format", "quantization", "host runtime", "description"):
-        table.add_column(column)
+    table.add_column("variant", no_wrap=True)
+    table.add_column("host runtime", no_wrap=True)
+    table.add_column("description", ratio=1)
     for v in variants:
         calib = " (needs calibration data)" if v.needs_calibration else ""
-        table.add_row(v.name, v.format, v.quant, v.runtime or "browser only", v.description + calib)
+        table.add_row(v.name, v.runtime or "browser only", v.description + calib)
     return table
 
 
@@ -81,8 +143,9 @@ def study_table(rows: Iterable[dict[str, Any]], title: str = "Study") -> Table:
     rows = list(rows)
     attacks = list(dict.fromkeys(k for r in rows for k in (r.get("robustness") or {})))
     table = Table(title=escape(title), title_justify="left")
-    for column in ("variant", "target", "runtime", "size", "accuracy", "agreement", "median ms", "speedup",
-                   "peak MiB", *attacks, "status"):
+    values = any(r.get("mae") is not None or r.get("task") in ("regression", "embedding") for r in rows)
+    for column in ("variant", "target", "runtime", "size", "accuracy", "agreement",
+                   *(["MAE", "cosine"] if values else []), "median ms", "speedup", "peak MiB", *attacks, "status"):
         table.add_column(column, justify="left" if column in ("variant", "target", "runtime", "status") else "right",
                          overflow="fold")
     multi = len({r["framework"] for r in rows}) > 1
@@ -96,6 +159,39 @@ def study_table(rows: Iterable[dict[str, Any]], title: str = "Study") -> Table:
             status += " [red](simulated)[/red]"
         table.add_row(escape(name), escape(r["target"]), escape(r.get("runtime") or "-"), _size(r.get("size_bytes")),
                       _pct(r.get("accuracy")),
-                      _pct(r.get("agreement")), _num(r.get("median_ms"), "{:.3f}"),
+                      _pct(r.get("agreement")),
+                      *([_num(r.get("mae"), "{:.4g}"), _num(r.get("cosine"), "{:.5f}")] if values else []),
+                      _num(r.get("median_ms"), "{:.3f}"),
                       _num(r.get("speedup"), "{:.2f}x"), _num(r.get("memory_mib"), "{:.1f}"), *robust, status)
     return table
+
+
+def figure_notes(rows: Iterable[Any]) -> list[str]:
+    """Lines under a results table: every output of multi-output models, regression and embedding figures,
+    and warnings that make a figure meaningless (rows are store rows or dicts with a 'metrics' document)."""
+    lines: list[str] = []
+    for row in rows:
+        metrics = row.metrics if hasattr(row, "metrics") else row.get("metrics") or {}
+        acc = metrics.get("accuracy") or {}
+        label = f"{row.get('variant')} on {row.get('target')}"
+        if acc.get("task") in ("regression", "embedding") and row.get("variant") != "original":
+            parts = [f"task {acc['task']}" + (" (guessed; --task overrides)" if acc.get("task_guessed") else "")]
+            if acc.get("mae") is not None:
+                parts.append(f"MAE {acc['mae']:.4g}, RMSE {acc['rmse']:.4g} against the labels")
+            if acc.get("cosine") is not None:
+                parts.append(f"cosine {acc['cosine']:.5f} (min {acc['cosine_min']:.5f}), SNR "
+                             + ("identical" if acc.get("identical") else _num(acc.get("snr_db"), "{:.1f} dB")))
+            lines.append(f"{escape(label)}: " + "; ".join(parts))
+        outputs = acc.get("outputs") or []
+        if len(outputs) > 1 and row.get("variant") != "original":
+            described = []
+            for out in outputs:
+                bits = [f"{out.get('agreement_kind', 'agreement')} {_pct(out['agreement'])}"] if "agreement" in out \
+                    else []
+                if out.get("max_abs_diff") is not None:
+                    bits.append(f"max |Δ| {out['max_abs_diff']:.2g}, cosine {out['cosine']:.5f}")
+                described.append(f"{out.get('name')} ({', '.join(bits) or out.get('kind', '-')})")
+            lines.append(f"{escape(label)}: outputs " + "; ".join(escape(d) for d in described))
+        for warning in acc.get("warnings") or []:
+            lines.append(f"[yellow]warning[/yellow] {escape(label)}: {escape(warning)}")
+    return lines

@@ -5,11 +5,14 @@ from __future__ import annotations
 from devicelab.errors import UsageError
 from devicelab.runtimes.base import Runtime
 from devicelab.runtimes.coreml import CoreMLRuntime
+from devicelab.runtimes.executorch import ExecuTorchRuntime
 from devicelab.runtimes.keras import KerasRuntime
 from devicelab.runtimes.onnxruntime import OnnxRuntime
+from devicelab.runtimes.pytorch import TorchRuntime
 from devicelab.runtimes.tflite import TFLiteRuntime
 
-RUNTIMES: dict[str, type[Runtime]] = {r.name: r for r in (KerasRuntime, TFLiteRuntime, OnnxRuntime, CoreMLRuntime)}
+RUNTIMES: dict[str, type[Runtime]] = {r.name: r for r in (KerasRuntime, TFLiteRuntime, OnnxRuntime, CoreMLRuntime,
+                                                            ExecuTorchRuntime, TorchRuntime)}
 
 
 def get(name: str) -> type[Runtime]:

@@ -1,8 +1,10 @@
 """The runtime contract: what every host runtime adapter implements (the apps implement the same in Kotlin/Swift).
 
-Only ``run`` is timed. ``prepare`` turns one float32 sample into what the runtime eats (quantized for int8
-I/O models) and ``finish`` turns raw outputs back into float32, both outside the timed region, as TFLite's
-benchmark_model does.
+Only ``run`` is timed. ``prepare`` turns one sample (one array per input, batch 1, in the source model's
+dtype: float32 values, int32/int64 ids, bool masks) into what the runtime eats (quantized for int8 I/O models)
+and ``finish`` turns raw outputs back into float32, both outside the timed region, as TFLite's benchmark_model
+does. ``bind`` tells the runtime the job's inputs (names, dtypes, shapes) before ``load``, so it can match
+inputs by name and size free dimensions from the data.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from devicelab.protocol import RuntimeSpec
+from devicelab.errors import RuntimeUnavailableError
+from devicelab.protocol import RuntimeSpec, TensorSpec
 
 
 class Runtime(ABC):
@@ -23,6 +26,15 @@ class Runtime(ABC):
 
     def __init__(self, spec: RuntimeSpec) -> None:
         self.spec = spec
+        self.job_inputs: list[TensorSpec] = []
+
+    def bind(self, inputs: list[TensorSpec]) -> None:
+        """The job's inputs, in the source model's order; called before load."""
+        self.job_inputs = list(inputs)
+
+    def sample_shapes(self) -> list[list[int]]:
+        """The shape of one sample of each job input (batch 1): what free dimensions are sized to."""
+        return [[1, *spec.shape[1:]] for spec in self.job_inputs]
 
     @classmethod
     @abstractmethod
@@ -51,6 +63,26 @@ class Runtime(ABC):
 
     def output_names(self) -> list[str]:
         return []
+
+    def profile(self, feeds: list[Any]) -> dict[str, Any]:
+        """Per-operator times from a short extra run over ``feeds``: {"method", "runs", "operators": [...]}."""
+        raise RuntimeUnavailableError(f"the {self.name} runtime gives no per-operator times here",
+                                      hint="drop the profile option for this runtime")
+
+
+def plain_name(name: str) -> str:
+    """Tensor names as converters spell them: 'serving_default_ids:0', 'ids:0' and 'ids' are all 'ids'."""
+    name = name.rsplit(":", 1)[0] if ":" in name and name.rsplit(":", 1)[1].isdigit() else name
+    return name.removeprefix("serving_default_")
+
+
+def order_by_name(wanted: list[str], have: list[str]) -> list[int]:
+    """For each wanted name, the index of the matching name in ``have``; by position when names differ."""
+    plain = {plain_name(h): i for i, h in enumerate(have)}
+    found = [plain.get(plain_name(w)) for w in wanted]
+    if len(wanted) == len(have) and all(i is not None for i in found) and len(set(found)) == len(found):
+        return [int(i) for i in found]  # type: ignore[arg-type]
+    return list(range(len(have)))
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: Any) -> np.ndarray:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from devicelab.errors import RuntimeUnavailableError, require
-from devicelab.runtimes.base import Runtime
+from devicelab.runtimes.base import Runtime, order_by_name
 
 COMPUTE_UNITS = {"all": "ALL", "cpu": "CPU_ONLY", "cpu-gpu": "CPU_AND_GPU", "cpu-ane": "CPU_AND_NE"}
 
@@ -40,6 +40,9 @@ class CoreMLRuntime(Runtime):
         self.model = ct.models.MLModel(str(model_path), compute_units=getattr(ct.ComputeUnit, COMPUTE_UNITS[units]))
         description = self.model.get_spec().description
         self.input_names = [i.name for i in description.input]
+        if self.job_inputs:
+            order = order_by_name([t.name for t in self.job_inputs], self.input_names)
+            self.input_names = [self.input_names[i] for i in order]
         self.names = [o.name for o in description.output]
 
     def used(self) -> str:  # pragma: no cover - macOS only

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from devicelab.errors import require
-from devicelab.runtimes.base import Runtime
+from devicelab.runtimes.base import Runtime, order_by_name
 
 
 class KerasRuntime(Runtime):
@@ -34,8 +34,13 @@ class KerasRuntime(Runtime):
             from devicelab.models import _serving_function
 
             signature = _serving_function(model_path)
-            self._keys = list(signature.structured_input_signature[1])
-            self.names = sorted(signature.structured_outputs)
+            specs = signature.structured_input_signature[1]
+            self._keys = list(specs)
+            if self.job_inputs:  # the job's inputs by name, whatever order the signature lists them in
+                order = order_by_name([t.name for t in self.job_inputs], self._keys)
+                self._keys = [self._keys[i] for i in order]
+            self._dtypes = [specs[k].dtype for k in self._keys]
+            self.names = list(signature.structured_outputs)  # the order SourceModel reports
             self._fn = signature
             self._kind = "savedmodel"
         else:
@@ -43,6 +48,7 @@ class KerasRuntime(Runtime):
 
             model = _load_keras(model_path)
             specs = [tf.TensorSpec([1, *t.shape[1:]], t.dtype) for t in model.inputs]
+            self._dtypes = [t.dtype for t in specs]
             # A traced graph, as a served model runs, rather than eager per-op dispatch.
             self._fn = tf.function(lambda *xs: model(list(xs) if len(xs) > 1 else xs[0], training=False),
                                    input_signature=specs)
@@ -55,7 +61,8 @@ class KerasRuntime(Runtime):
     def prepare(self, sample: list[np.ndarray]) -> Any:
         import tensorflow as tf
 
-        return [tf.constant(x, dtype=tf.float32) for x in sample]
+        # Each input in the model's own dtype: token ids stay integers, masks stay bools.
+        return [tf.constant(x, dtype=dtype) for x, dtype in zip(sample, self._dtypes, strict=True)]
 
     def run(self, feed: Any) -> Any:
         if self._kind == "savedmodel":

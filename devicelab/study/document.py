@@ -135,7 +135,10 @@ def _save_disagreements(out: Path, part: Any, m: api.Measurement, reference: api
     folder.mkdir(exist_ok=True)
     name = f"{part.framework}-{m.variant}-{part.target}-{m.runtime}".replace("/", "_").replace(":", "_")
     labels = dataset.y[indices] if dataset.y is not None else None
-    np.savez_compressed(folder / f"{name}.npz", indices=indices, x=dataset.x[indices], labels=labels,
+    # Every input of the disagreeing samples: x for a single-input model, input_<name> for each of several.
+    inputs = ({"x": dataset.x[indices]} if len(dataset.inputs) == 1
+              else {f"input_{key}": array[indices] for key, array in dataset.inputs.items()})
+    np.savez_compressed(folder / f"{name}.npz", indices=indices, **inputs, labels=labels,
                         reference_pred=ref_pred[indices], pred=pred[indices], reference_probs=ref_probs[indices],
                         probs=probs[indices])
     shown = []

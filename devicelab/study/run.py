@@ -17,11 +17,11 @@ import numpy as np
 
 from devicelab import api
 from devicelab.convert import variants as registry
-from devicelab.data import Dataset, fit_to_shape
-from devicelab.data.dataset import dataset_sha256
+from devicelab.data import Dataset
 from devicelab.errors import DevicelabError, UsageError
 from devicelab.models import SourceModel, load_source
 from devicelab.paths import cache_dir, default_store
+from devicelab.store import Store
 from devicelab.study.targets import TargetSpec, parse_targets, runnable
 
 FRAMEWORKS = ("keras", "pytorch")
@@ -43,6 +43,7 @@ class StudyConfig:
     store: Path | None = None
     cache: Path | None = None
     reuse: bool = True
+    task: str | None = None  # how outputs are compared; default: guessed from labels and outputs
 
 
 @dataclass
@@ -88,6 +89,8 @@ def run_study(config: StudyConfig, progress: api.ProgressFn | None = None) -> St
     from devicelab.study import document
 
     config = replace(config, cache=config.cache or cache_dir(), store=config.store or default_store())
+    api.check_measure_request(replace(config.options, samples=config.samples))
+    Store.check_writable(config.store)
     unknown = [f for f in config.frameworks if f not in FRAMEWORKS]
     if unknown:
         raise UsageError(f"unknown framework '{unknown[0]}'", hint=f"frameworks: {', '.join(FRAMEWORKS)}")
@@ -101,6 +104,12 @@ def run_study(config: StudyConfig, progress: api.ProgressFn | None = None) -> St
     if attack_specs and any(f not in FRAMEWORKS for f in study.sources):
         raise UsageError(f"attacks need the model's gradients: {config.model} is an ONNX model",
                          hint="give the Keras model (or a zoo name) to attack, or drop --attacks")
+    if attack_specs and study.dataset is not None:
+        inputs = next(iter(study.sources.values())).inputs
+        if len(inputs) != 1 or not str(inputs[0].dtype).startswith("float"):
+            raise UsageError(f"FGSM and PGD perturb one float input; {config.model} takes "
+                             + ", ".join(f"{i.name} ({i.dtype})" for i in inputs),
+                             hint="token ids and masks cannot be nudged by epsilon: drop --attacks for this model")
     with _phase(study, "convert"):
         _convert_all(study, progress)
     attack_sets: dict[str, dict[str, Dataset]] = {}
@@ -155,8 +164,11 @@ def _prepare_sources(study: Study, progress: api.ProgressFn | None) -> None:
     from devicelab.data import load_dataset
 
     dataset = load_dataset(spec, split="test", limit=config.samples)
-    x = fit_to_shape(dataset.x, tuple(keras_source.inputs[0].shape)).astype(np.float32)
-    study.dataset = replace(dataset, x=x) if x.shape != dataset.x.shape else dataset
+    from devicelab.api import model_inputs
+
+    arrays = model_inputs(keras_source, dataset, study.config.task)
+    # The same samples laid out as the model takes them: the hash (what was measured) stays the dataset's.
+    study.dataset = replace(dataset, inputs={i.name: a for i, a in zip(keras_source.inputs, arrays, strict=True)})
     if "pytorch" in config.frameworks:
         if _framework_of(keras_source) != "keras":
             raise UsageError("--frameworks pytorch compares a Keras zoo model with its PyTorch twin",
@@ -231,8 +243,8 @@ def _attack_sets(study: Study, specs: list[Any], progress: api.ProgressFn | None
             started = time.perf_counter()
             x_adv, path = _adversarial(framework, source, x, y, dataset.sha256, spec, study.config.cache)
             x_adv = x_adv.astype(np.float32)
-            sets[framework][spec.label] = Dataset(f"{dataset.name}+{spec.label}", x_adv, y, dataset.num_classes,
-                                                  dataset.kind, dataset_sha256(x_adv, y))
+            sets[framework][spec.label] = dataset.replace_inputs({dataset.names[0]: x_adv},
+                                                                 name=f"{dataset.name}+{spec.label}", y=y)
             linf = float(np.abs(x_adv - x).reshape(n, -1).max()) if n else 0.0
             study.attack_sets[framework][spec.label] = {"samples": n, "path": str(path), "linf": linf,
                                                         "seconds": round(time.perf_counter() - started, 2),
@@ -295,8 +307,8 @@ def _measure(study: Study, source: SourceModel, names: list[str], target: Any, d
              options: api.MeasureOptions, progress: api.ProgressFn | None) -> list[api.Measurement]:
     config = study.config
     measured = api.measure(source.path, variants=names, target=target, dataset=dataset, options=options,
-                           calibration=_calibration(study),
-                           store=config.store, cache=config.cache, reuse=config.reuse, progress=progress)
+                           calibration=_calibration(study), store=config.store, cache=config.cache,
+                           reuse=config.reuse, task=config.task, progress=progress)
     if progress:  # a failed job never reports its last step: close the bar on what was done
         progress("", len(measured), len(measured), "done")
     # The reference always runs on the host: it belongs to the part of the target it really ran on.

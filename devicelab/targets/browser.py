@@ -19,7 +19,7 @@ from devicelab import protocol
 from devicelab.errors import DevicelabError
 from devicelab.protocol import MemorySample, Result
 from devicelab.targets.base import Progress, RuntimeTable, Target
-from devicelab.targets.browsers import start_session
+from devicelab.targets.browsers import check_remote_url, start_session
 from devicelab.targets.sampling import PeakSampler
 from devicelab.targets.webserver import JobServer
 
@@ -50,7 +50,8 @@ class BrowserTarget(RuntimeTable, Target):
                  profile: bool = False, page_options: dict[str, str] | None = None) -> None:
         """``profile`` adds per-node times (ort-web, tfjs) to each result's ``extra.profile``, from untimed
         runs after the timed ones; ``page_options`` are extra page URL parameters (tests only)."""
-        self.browser, self.headed, self.remote = browser, headed, remote
+        self.browser, self.headed = browser, headed
+        self.remote = check_remote_url(remote) if remote else None
         self.page_options = {**(page_options or {}), **({"profile": "1"} if profile else {})}
         self.driver: Any = None
         self.session: dict[str, Any] = {}

@@ -121,9 +121,27 @@ def chromium_arguments(headed: bool) -> list[str]:
     return args
 
 
+def check_remote_url(url: str) -> str:
+    """A WebDriver URL must be http(s)://host[:port][/path]: anything else is a usage error before any work."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number in range
+    except ValueError as exc:
+        raise UsageError(f"--remote '{url}' is not a valid WebDriver URL: {exc}", hint=_REMOTE_HINT) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--remote '{url}' is not a WebDriver URL", hint=_REMOTE_HINT)
+    return url
+
+
+_REMOTE_HINT = "give the Grid's or farm's address, e.g. --remote http://localhost:4444 (Selenium Grid 4)"
+
+
 def start_session(name: str, *, headed: bool = False, remote: str | None = None) -> tuple[Any, dict[str, Any]]:
     """A Selenium WebDriver on the named browser (local or remote) and what is known about it."""
     require("selenium.webdriver", "browser", "driving browsers")
+    import urllib3
     from selenium import webdriver
     from selenium.common.exceptions import WebDriverException
 
@@ -159,13 +177,17 @@ def start_session(name: str, *, headed: bool = False, remote: str | None = None)
                                        options=options)
         else:
             driver = webdriver.Safari(options=options)
-    except WebDriverException as exc:
+    except (WebDriverException, OSError, ValueError, urllib3.exceptions.HTTPError) as exc:
+        # An unreachable or wrong endpoint surfaces from urllib3 (MaxRetryError, LocationParseError), not Selenium.
         where = f"the WebDriver endpoint {remote}" if remote else f"{name} through {local.driver}"  # type: ignore[union-attr]
-        message = (exc.msg or str(exc)).strip().splitlines()[0][:300]
+        message = _first_line(exc)
+        if profile:  # the session never started: nothing else will remove its profile folder
+            shutil.rmtree(profile, ignore_errors=True)
         raise BrowserUnavailableError(f"could not start {where}: {message}",
-                                      hint="check the browser and driver versions match, and that the endpoint "
-                                           "is up" if remote else "check the browser and driver versions match "
-                                           "(devicelab devices --browsers)") from None
+                                      hint=f"check that the Selenium Grid or WebDriver server at {remote} is running "
+                                           f"and reachable from here (its {remote.rstrip('/')}/status page answers)"
+                                      if remote else "check the browser and driver versions match "
+                                           "(see `devicelab devices`)") from None
     caps = driver.capabilities
     info.update(
         browser_name=caps.get("browserName"), browser_version=caps.get("browserVersion"),
@@ -174,3 +196,15 @@ def start_session(name: str, *, headed: bool = False, remote: str | None = None)
         headless=not headed, profile=profile,
     )
     return driver, info
+
+
+def _first_line(exc: BaseException) -> str:
+    """One line of a driver error: urllib3's MaxRetryError names the real cause (refused, unknown host) inside."""
+    reason = getattr(exc, "reason", None)
+    if reason is not None:
+        text = str(reason)
+        # "HTTPConnection(host=..., port=1): Failed to establish a new connection: [Errno 111] Connection refused"
+        text = text.split(": ", 1)[-1] if "Failed to establish" in text or "Errno" in text else text
+    else:
+        text = getattr(exc, "msg", None) or str(exc) or type(exc).__name__
+    return text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__

@@ -30,6 +30,10 @@ RUNTIMES = {"coreml": ("coreml", ("all", "cpu", "cpu-gpu", "cpu-ane")),
             "tflite": ("tflite", ("cpu", "metal", "coreml"))}
 _POLL_S = 0.5
 _LAUNCH_GRACE_S = 3.0
+_CLEANUP_WAIT_S = 10.0
+# devicectl's words for a locked phone: launch ("... the device is locked", "BSErrorCodeDescription = Locked") and
+# developer services / file transfer ("kAMDMobileImageMounterDeviceLocked: The device is locked.").
+_LOCKED = re.compile(r"device is locked|DeviceLocked|BSErrorCodeDescription = Locked", re.IGNORECASE)
 
 
 class IOSError(DevicelabError):
@@ -136,15 +140,25 @@ def match_device(selector: str, devices: list[IOSDevice], aliases: dict[str, str
     return device
 
 
-def build_app(simulator: bool, team: str | None = None) -> Path:
-    """Build ios_app with XcodeGen + xcodebuild (what ios_app/README.md does by hand); returns the .app."""
-    project = DEFAULT_APP.parents[4]
+PROJECT = DEFAULT_APP.parents[4]  # ios_app/
+NO_TFLITE_NOTE = ("this build has no TensorFlow Lite (CocoaPods' `pod` is not installed): tflite jobs will answer "
+                  "runtime_unavailable; for TFLite install CocoaPods (brew install cocoapods) and build again")
+
+
+def build_app(simulator: bool, team: str | None = None, project: Path = PROJECT) -> tuple[Path, str | None]:
+    """Build ios_app as its README says: XcodeGen, then `pod install` and the CocoaPods workspace (TensorFlow
+    Lite is a pod), or, without CocoaPods, the bare project (Core ML only). Returns the .app and a note that says
+    what the build lacks (None when it has everything)."""
     missing = [tool for tool in ("xcodegen", "xcodebuild") if shutil.which(tool) is None]
     if missing:
         raise IOSError(f"building the iOS app needs {' and '.join(missing)}",
                        hint="on a Mac: brew install xcodegen, and Xcode for xcodebuild; or pass a built .app")
-    steps = [["xcodegen", "generate"],
-             ["xcodebuild", "-project", "DeviceLab.xcodeproj", "-scheme", "DeviceLab", "-destination",
+    with_pods = shutil.which("pod") is not None and (project / "Podfile").is_file()
+    # `pod install` must follow every `xcodegen generate`: XcodeGen rewrites the project CocoaPods edits.
+    steps = [["xcodegen", "generate"], *([["pod", "install"]] if with_pods else []),
+             ["xcodebuild", *(["-workspace", "DeviceLab.xcworkspace"] if with_pods else
+                              ["-project", "DeviceLab.xcodeproj"]),
+              "-scheme", "DeviceLab", "-destination",
               "generic/platform=iOS Simulator" if simulator else "generic/platform=iOS", "-derivedDataPath", "build",
               *([] if simulator else ["-allowProvisioningUpdates", f"DEVELOPMENT_TEAM={team or ''}"]), "build"]]
     for step in steps:
@@ -156,7 +170,7 @@ def build_app(simulator: bool, team: str | None = None) -> Path:
         "DeviceLab.app"
     if not app.is_dir():
         raise IOSError(f"xcodebuild finished but {app} is missing")
-    return app
+    return app, None if with_pods else NO_TFLITE_NOTE
 
 
 class IOSTarget(RuntimeTable, Target):
@@ -247,7 +261,7 @@ class IOSTarget(RuntimeTable, Target):
         """`xcrun devicectl device <command> --device <id> <args>`; a locked device is its own error."""
         done = xcrun(["devicectl", "device", *command, "--device", self.device.udid, *args], timeout=timeout,
                      check=False)
-        if done.returncode != 0 and "locked" in (done.stderr + done.stdout).lower():
+        if done.returncode != 0 and _LOCKED.search(done.stderr + done.stdout):
             raise _Locked(self.device.name)
         if check and done.returncode != 0:
             raise IOSError(f"devicectl {' '.join(command)} failed on {self.device.name}: "
@@ -265,26 +279,45 @@ class IOSTarget(RuntimeTable, Target):
         try:
             self._copy("to", str(job_dir), job_remote)
             self._devicectl(["process", "launch"], ["--terminate-existing", BUNDLE_ID, "--job-id", job.id])
-        except _Locked:
-            return self._fail(job.id, result_dir, "device_locked", f"{self.device.name} is locked",
-                              "unlock the device and keep it awake while devicelab runs")
-        with tempfile.TemporaryDirectory() as folder:
-            probe = Path(folder) / "DONE"
-            outcome = self._wait(job, lambda: self._copy("from", f"{result_remote}/DONE", str(probe), check=False),
-                                 self._device_app_running, progress)
-        if outcome is not None:
-            return self._fail(job.id, result_dir, *outcome)
-        result_dir.mkdir(parents=True, exist_ok=True)
-        self._copy("from", result_remote, str(result_dir))
+            with tempfile.TemporaryDirectory() as folder:
+                probe = Path(folder) / "DONE"
+                outcome = self._wait(job, lambda: self._copy("from", f"{result_remote}/DONE", str(probe),
+                                                             check=False),
+                                     self._device_app_running, progress)
+            if outcome is not None:
+                return self._fail(job.id, result_dir, *outcome)
+            result_dir.mkdir(parents=True, exist_ok=True)
+            self._copy("from", result_remote, str(result_dir))
+        finally:
+            self._remove_from_device(job.id)
         return self._finish(result_dir)
 
-    def _device_app_running(self) -> bool:
+    def _remove_from_device(self, job_id: str) -> None:
+        """Remove the job's folders from the phone, as on Android. devicectl can copy files but not delete them,
+        so the app does it: launched with `--cleanup <id>` it removes Documents/jobs/<id> and Documents/results/<id>
+        and quits (which also stops an app that hung or timed out). Best effort: a phone that locked meanwhile
+        keeps the folders until the next cleanup, and the job's own result already says why."""
+        try:
+            self._devicectl(["process", "launch"], ["--terminate-existing", BUNDLE_ID, "--cleanup", job_id])
+            deadline = time.monotonic() + _CLEANUP_WAIT_S
+            while time.monotonic() < deadline and self._device_app_running() is not False:
+                time.sleep(_POLL_S)
+        except IOSError:
+            pass
+
+    def _device_app_running(self) -> bool | None:
+        """Whether the app runs on the phone; None when devicectl could not tell (a non-zero exit, or JSON whose
+        `info.outcome` is not "success" and that has no `result`): a hiccup is not a crash."""
         with tempfile.TemporaryDirectory() as folder:
             output = Path(folder) / "processes.json"
-            self._devicectl(["info", "processes"], ["--json-output", str(output)], check=False)
-            if not output.exists():
-                return True  # cannot tell: let the timeout decide
-            processes = json.loads(output.read_text()).get("result", {}).get("runningProcesses", [])
+            done = self._devicectl(["info", "processes"], ["--json-output", str(output)], check=False)
+            try:
+                doc = json.loads(output.read_text())
+            except (OSError, ValueError):
+                return None
+        if done.returncode != 0 or doc.get("info", {}).get("outcome") != "success" or "result" not in doc:
+            return None
+        processes = doc["result"].get("runningProcesses", [])
         return any("/DeviceLab.app/" in p.get("executable", "") for p in processes)
 
     def _wait(self, job: protocol.Job, finished: Any, running: Any,
@@ -297,7 +330,7 @@ class IOSTarget(RuntimeTable, Target):
             elapsed = time.monotonic() - launched
             if progress:
                 progress("running on device", int(elapsed), int(job.timeout_seconds))
-            if elapsed > _LAUNCH_GRACE_S and not running():
+            if elapsed > _LAUNCH_GRACE_S and running() is False:  # None: could not tell, ask again
                 if finished():
                     return None
                 return ("crash", f"the devicelab app quit on {self.device.name} during job {job.id} without a "
@@ -319,6 +352,13 @@ class IOSTarget(RuntimeTable, Target):
         return result
 
 
-class _Locked(Exception):
-    """devicectl refused because the device is locked."""
+class _Locked(IOSError):
+    """devicectl refused because the device is locked: an IOSError like any other, so every devicectl call
+    (copy, launch, the DONE poll, the running check, the final copy) ends the job with a result, not a traceback."""
+
+    kind = "device_locked"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} is locked", hint="unlock it and keep it awake while devicelab runs (Settings > "
+                         "Display & Brightness > Auto-Lock > Never)")
 

@@ -29,6 +29,12 @@ final class JobController: ObservableObject {
             try? FileManager.default.createDirectory(at: JobController.documents.appendingPathComponent(folder),
                                                      withIntermediateDirectories: true)
         }
+        if let gone = LaunchRequest.cleanupID(arguments: CommandLine.arguments) {
+            // The host has the result of job <gone>: remove its folders and quit, so the host sees the app go.
+            let removed = Housekeeping.remove(jobID: gone, documents: JobController.documents)
+            NSLog("devicelab: cleanup of job %@ removed %@", gone, removed.joined(separator: ", "))
+            exit(0)
+        }
         let id = LaunchRequest.jobID(arguments: CommandLine.arguments,
                                      environment: ProcessInfo.processInfo.environment)
         if let id = id {

@@ -1,4 +1,7 @@
 import XCTest
+#if canImport(DeviceLabCore)
+@testable import DeviceLabCore // the Swift package; the Xcode test bundle compiles Core in
+#endif
 
 /// Tensors, half floats, strides, job parsing and launch arguments.
 final class CoreTests: XCTestCase {

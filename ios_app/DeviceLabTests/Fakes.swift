@@ -1,5 +1,8 @@
 import Foundation
 import XCTest
+#if canImport(DeviceLabCore)
+@testable import DeviceLabCore // the Swift package; the Xcode test bundle compiles Core in
+#endif
 
 /// A clock that advances `step` nanoseconds on every reading, so timings and time limits are deterministic.
 final class FakeClock: NanoClock {
@@ -75,7 +78,11 @@ final class FakeRuntime: ModelRuntime {
         runs += 1
         if failAt == .run && runs == failOnRun { throw FakeFailure() }
         let x = feed as! [Float]
-        return [x.reduce(0, +), x.first ?? 0]
+        // Typed: in a function returning Any, `x.first ?? 0` picks the method first(where:) and the result is no
+        // [Float] (found by the first real build, on Linux).
+        let first: Float = x.first ?? 0
+        let output: [Float] = [x.reduce(0, +), first]
+        return output
     }
 
     func finish(_ raw: Any) throws -> [TensorData] {
@@ -140,5 +147,54 @@ enum JobFixture {
     static func readJSON(_ url: URL) throws -> [String: Any] {
         let data = try Data(contentsOf: url)
         return try JSONSerialization.jsonObject(with: data) as! [String: Any]
+    }
+}
+
+/// A runtime over typed inputs, as a text model's: `ids` (int64), `mask` (int32) and `flag` (bool), each [1, L].
+/// It checks that every input reaches `prepare` in its own dtype and answers with three outputs of three dtypes:
+/// `masked_sum` int64 [1] (sum of ids where mask), `kept` int32 [1, 1] (how many mask values are set) and
+/// `flagged` float32 [1, 1] (the flag as 0/1).
+final class TypedRuntime: ModelRuntime {
+    let name = "typed"
+    private(set) var seenDtypes: [[DType]] = []
+
+    func version() throws -> String { "typed 1.0" }
+    func load(modelURL: URL, job: Job) throws {}
+    func used() -> String { "typed-cpu" }
+
+    func prepare(_ sample: [TensorData]) throws -> Any {
+        seenDtypes.append(sample.map { $0.dtype })
+        return sample
+    }
+
+    func run(_ feed: Any) throws -> Any {
+        let inputs = feed as! [TensorData]
+        let ids = inputs[0].integers()
+        let mask = inputs[1].integers()
+        let sum = zip(ids, mask).reduce(Int64(0)) { $0 + ($1.1 != 0 ? $1.0 : 0) }
+        let kept = Int32(mask.filter { $0 != 0 }.count)
+        let outputs: [TensorData] = [TensorData.int64(shape: [1], values: [sum]),
+                                     TensorData.int32(shape: [1, 1], values: [kept]),
+                                     inputs[2].converted(to: .float32)]
+        return outputs
+    }
+
+    func finish(_ raw: Any) throws -> [TensorData] { raw as! [TensorData] }
+    func outputNames() -> [String] { ["masked_sum", "kept", "flagged"] }
+}
+
+extension JobFixture {
+    /// A job folder with the given named inputs (each [N, ...], any dtype), written as the host writes them.
+    static func make(root: URL, id: String, inputs: [(String, TensorData)]) throws -> (URL, URL) {
+        let (jobDir, resultDir) = try make(root: root, id: id, samples: inputs[0].1.shape[0], warmup: 1, runs: 2)
+        var specs: [[String: Any]] = []
+        for (k, (name, tensor)) in inputs.enumerated() {
+            specs.append(try Tensors.write(root: jobDir, relative: "inputs/input_\(k).bin", name: name,
+                                           tensor: tensor).json)
+        }
+        var doc = try readJSON(jobDir.appendingPathComponent("job.json"))
+        doc["inputs"] = specs
+        try JSONSerialization.data(withJSONObject: doc).write(to: jobDir.appendingPathComponent("job.json"))
+        return (jobDir, resultDir)
     }
 }

@@ -1,4 +1,7 @@
 import XCTest
+#if canImport(DeviceLabCore)
+@testable import DeviceLabCore // the Swift package; the Xcode test bundle compiles Core in
+#endif
 
 /// The measurement core with a fake runtime: phase order, counts, the result document and the error path, the
 /// same checks as android_app/core's JUnit tests and tests/test_runner.py.

@@ -36,9 +36,11 @@ APP_FILES = f"/sdcard/Android/data/{APP_PACKAGE}/files"
 _SAFE_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _POLL_S = 0.05
 
-# Delegates that exist only on a phone, and what the simulated app runs instead.
-_ANDROID_ONLY = {"tflite": ({"gpu", "nnapi", "hexagon"}, "xnnpack"),
-                 "onnxruntime": ({"nnapi", "xnnpack", "qnn", "gpu"}, "cpu")}
+# The delegates the real app accepts per runtime (android_app/app/.../Runtimes.java: TFLITE_DELEGATES,
+# ORT_DELEGATES); any other is refused as the app refuses it. Those that exist only on a phone run here on what
+# the simulated app has instead.
+APP_DELEGATES = {"tflite": ("xnnpack", "cpu", "gpu", "nnapi"), "onnxruntime": ("cpu", "nnapi")}
+_ANDROID_ONLY = {"tflite": ({"gpu", "nnapi"}, "xnnpack"), "onnxruntime": ({"nnapi"}, "cpu")}
 
 
 def job_dir_on_device(job_id: str) -> str:
@@ -62,6 +64,9 @@ def simulated_runtime_factory(job: Job) -> Any:
                                       hint="the app runs tflite and onnxruntime jobs")
     android_only, fallback = _ANDROID_ONLY[name]
     requested = job.runtime.delegate
+    if requested is not None and requested not in APP_DELEGATES[name]:
+        raise RuntimeUnavailableError(f"{name} in the Android app has no delegate '{requested}'",
+                                      hint=f"use one of {', '.join(APP_DELEGATES[name])}")
     spec = replace(job.runtime, delegate=fallback) if requested in android_only else job.runtime
     runtime_class = classes[name]
     runtime_class.check_available()

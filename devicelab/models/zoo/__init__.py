@@ -21,6 +21,7 @@ class ZooEntry:
     input_shape: tuple[int, ...]
     epochs: int
     description: str
+    learning_rate: float = 1e-3
 
 
 ZOO: dict[str, ZooEntry] = {
@@ -30,6 +31,12 @@ ZOO: dict[str, ZooEntry] = {
                        "LeNet-5 (1998), 62k parameters, MNIST"),
     "resnet20": ZooEntry("resnet20", architectures.resnet20, "", (32, 32, 3), 10,
                          "ResNet-20 (2016), 0.27M parameters, CIFAR-10 shape; trains with --data keras:cifar10"),
+    "lstm": ZooEntry("lstm", architectures.lstm, "synthetic-text", (80,), 3,
+                     "Embedding + LSTM(32) text classifier, 0.17M parameters, int32 token ids; offline on the "
+                     "synthetic token task, IMDb with --data keras:imdb", learning_rate=3e-3),
+    "gru": ZooEntry("gru", architectures.gru, "synthetic-text", (80,), 3,
+                    "Embedding + GRU(32) text classifier, 0.17M parameters, int32 token ids; offline on the "
+                    "synthetic token task, IMDb with --data keras:imdb", learning_rate=3e-3),
 }
 
 

@@ -63,3 +63,24 @@ def resnet20(input_shape: tuple[int, ...] = (32, 32, 3), classes: int = 10) -> A
     x = layers.GlobalAveragePooling2D()(x)
     outputs = layers.Dense(classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="resnet20")
+
+
+def _text_classifier(kind: str, input_shape: tuple[int, ...], classes: int, vocab: int) -> Any:
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=input_shape, dtype="int32", name="tokens")
+    x = layers.Embedding(vocab, 32, name="embedding")(inputs)
+    x = (layers.LSTM if kind == "lstm" else layers.GRU)(32, name=kind)(x)
+    outputs = layers.Dense(classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=kind)
+
+
+def lstm(input_shape: tuple[int, ...] = (80,), classes: int = 2, vocab: int = 5000) -> Any:
+    """Embedding + LSTM + dense: the seed study's text classifier (IMDb sentiment), over int32 token ids."""
+    return _text_classifier("lstm", input_shape, classes, vocab)
+
+
+def gru(input_shape: tuple[int, ...] = (80,), classes: int = 2, vocab: int = 5000) -> Any:
+    """Embedding + GRU + dense: the seed study's other recurrent text classifier."""
+    return _text_classifier("gru", input_shape, classes, vocab)

@@ -25,9 +25,11 @@ def train(item: Any, config: Any, progress: Callable[[int, int], None] | None = 
 
     train_set = load_dataset(config.dataset, split="train")
     test_set = load_dataset(config.dataset, split="test")
-    x_train = fit_to_shape(train_set.x, (None, *item.input_shape))
-    x_test = fit_to_shape(test_set.x, (None, *item.input_shape))
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+    # Token ids are fed as the integers the model takes (int32), not as the loader's float copy.
+    dtype = str(model.inputs[0].dtype)
+    x_train = fit_to_shape(train_set.x, (None, *item.input_shape)).astype(dtype)
+    x_test = fit_to_shape(test_set.x, (None, *item.input_shape)).astype(dtype)
+    model.compile(optimizer=keras.optimizers.Adam(item.learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
 
     class Report(keras.callbacks.Callback):

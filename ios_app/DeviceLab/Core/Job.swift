@@ -204,6 +204,34 @@ enum LaunchRequest {
     }
 }
 
+extension LaunchRequest {
+    /// `--cleanup <id>`: the host has copied job <id>'s result back and asks the app to remove the job's folders
+    /// (devicectl can copy files to and from a phone but not delete them).
+    static func cleanupID(arguments: [String]) -> String? {
+        guard let i = arguments.firstIndex(of: "--cleanup"), i + 1 < arguments.count else { return nil }
+        return arguments[i + 1]
+    }
+}
+
+/// The app's own files: job folders are removed once the host has the result, as on Android.
+enum Housekeeping {
+    /// Removes `documents/jobs/<id>` and `documents/results/<id>`; returns what was removed. An id that is not a
+    /// valid job id removes nothing (it could name a path outside the folders).
+    @discardableResult
+    static func remove(jobID id: String, documents: URL) -> [String] {
+        guard JobProtocol.isValidJobID(id) else { return [] }
+        var removed: [String] = []
+        for folder in ["jobs", "results"] {
+            let url = documents.appendingPathComponent(folder).appendingPathComponent(id)
+            if (try? FileManager.default.attributesOfItem(atPath: url.path)) != nil,
+               (try? FileManager.default.removeItem(at: url)) != nil {
+                removed.append("\(folder)/\(id)")
+            }
+        }
+        return removed
+    }
+}
+
 enum Messages {
     /// `text` on one line (line breaks become "; "), at most `limit` characters.
     static func oneLine(_ text: String, limit: Int = 300) -> String {

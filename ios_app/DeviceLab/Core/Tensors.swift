@@ -42,7 +42,72 @@ struct TensorData: Equatable {
         return TensorData(dtype: .float32, shape: shape, bytes: bytes)
     }
 
+    static func int32(shape: [Int], values: [Int32]) -> TensorData {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(values.count * 4)
+        for v in values { LE.append32(&bytes, UInt32(bitPattern: v)) }
+        return TensorData(dtype: .int32, shape: shape, bytes: bytes)
+    }
+
+    static func int64(shape: [Int], values: [Int64]) -> TensorData {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(values.count * 8)
+        for v in values { LE.append64(&bytes, UInt64(bitPattern: v)) }
+        return TensorData(dtype: .int64, shape: shape, bytes: bytes)
+    }
+
     var count: Int { bytes.count / dtype.itemSize }
+
+    /// Every element as a whole number, exact for every integer dtype (token ids past 2^24 stay exact, which a
+    /// float32 round trip would not keep); floats are rounded and clamped, NaN is 0, bool is 0/1.
+    func integers() -> [Int64] {
+        let n = count
+        let b = bytes
+        switch dtype {
+        case .int8: return b.map { Int64(Int8(bitPattern: $0)) }
+        case .uint8, .bool: return b.map { Int64($0) }
+        case .int32: return (0..<n).map { Int64(Int32(bitPattern: LE.u32(b, $0 * 4))) }
+        case .int64: return (0..<n).map { Int64(bitPattern: LE.u64(b, $0 * 8)) }
+        case .float32, .float16: return floats().map { TensorData.clampedInteger(Double($0)) }
+        }
+    }
+
+    /// This tensor in another dtype (what a runtime's input takes), element by element: integers stay exact
+    /// where the target holds them (else they saturate), floats round to integers, anything non-zero is true.
+    func converted(to target: DType) -> TensorData {
+        if target == dtype { return self }
+        var out = [UInt8]()
+        out.reserveCapacity(count * target.itemSize)
+        switch target {
+        case .float32:
+            for v in floats() { LE.append32(&out, v.bitPattern) }
+        case .float16:
+            for v in floats() { LE.append16(&out, Half.fromFloat(v)) }
+        case .bool:
+            if dtype == .float32 || dtype == .float16 {
+                out = floats().map { $0 != 0 ? 1 : 0 }
+            } else {
+                out = integers().map { $0 != 0 ? 1 : 0 }
+            }
+        case .int8:
+            out = integers().map { UInt8(bitPattern: Int8(clamping: $0)) }
+        case .uint8:
+            out = integers().map { UInt8(clamping: $0) }
+        case .int32:
+            for v in integers() { LE.append32(&out, UInt32(bitPattern: Int32(clamping: v))) }
+        case .int64:
+            for v in integers() { LE.append64(&out, UInt64(bitPattern: v)) }
+        }
+        return TensorData(dtype: target, shape: shape, bytes: out)
+    }
+
+    static func clampedInteger(_ value: Double) -> Int64 {
+        if value.isNaN { return 0 }
+        let rounded = value.rounded(.toNearestOrEven) // as numpy
+        if rounded >= 9.223372036854775807e18 { return Int64.max }
+        if rounded <= -9.223372036854775808e18 { return Int64.min }
+        return Int64(rounded)
+    }
 
     /// Every element as float32 (float16 widened, integers converted, bool as 0/1).
     func floats() -> [Float] {
@@ -134,6 +199,19 @@ enum LE {
 
     @inline(__always) static func u64(_ b: [UInt8], _ o: Int) -> UInt64 {
         UInt64(u32(b, o)) | (UInt64(u32(b, o + 4)) << 32)
+    }
+
+    @inline(__always) static func append16(_ b: inout [UInt8], _ v: UInt16) {
+        b.append(UInt8(truncatingIfNeeded: v))
+        b.append(UInt8(truncatingIfNeeded: v >> 8))
+    }
+
+    @inline(__always) static func append32(_ b: inout [UInt8], _ v: UInt32) {
+        for shift in stride(from: 0, to: 32, by: 8) { b.append(UInt8(truncatingIfNeeded: v >> UInt32(shift))) }
+    }
+
+    @inline(__always) static func append64(_ b: inout [UInt8], _ v: UInt64) {
+        for shift in stride(from: 0, to: 64, by: 8) { b.append(UInt8(truncatingIfNeeded: v >> UInt64(shift))) }
     }
 }
 
@@ -234,12 +312,16 @@ enum Tensors {
         return TensorSpec(name: name, dtype: tensor.dtype.rawValue, shape: tensor.shape, file: relative)
     }
 
-    /// Stacks per-sample outputs along axis 0 as float32, as runner.py's `np.concatenate(..., axis=0)`:
-    /// [1, 10] x N gives [N, 10]. Scalar outputs stack to [N].
+    /// Stacks per-sample outputs along axis 0, as runner.py's `np.concatenate(..., axis=0)`: [1, 10] x N gives
+    /// [N, 10]; scalar outputs stack to [N]. The output keeps its dtype (int32 / int64 ids, bool masks, ...);
+    /// only parts of different dtypes fall back to float32.
     static func stack(_ parts: [TensorData]) throws -> TensorData {
-        guard let first = parts.first?.shape else { throw JobError("model_run", "the model returned no output") }
+        guard let head = parts.first else { throw JobError("model_run", "the model returned no output") }
+        let first = head.shape
+        let dtype = parts.allSatisfy({ $0.dtype == head.dtype }) ? head.dtype : .float32
         var lead = 0
-        var values = [Float]()
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(parts.count * head.bytes.count)
         for part in parts {
             let s = part.shape
             if s.count != first.count || Array(s.dropFirst()) != Array(first.dropFirst()) {
@@ -247,9 +329,9 @@ enum Tensors {
                                + "\(Shapes.format(first)) then \(Shapes.format(s))")
             }
             lead += s.isEmpty ? 1 : s[0]
-            values.append(contentsOf: part.floats())
+            bytes.append(contentsOf: part.converted(to: dtype).bytes)
         }
         let shape = first.isEmpty ? [lead] : [lead] + first.dropFirst()
-        return TensorData.float32(shape: shape, values: values)
+        return TensorData(dtype: dtype, shape: shape, bytes: bytes)
     }
 }

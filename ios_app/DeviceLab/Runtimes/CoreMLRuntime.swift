@@ -107,7 +107,7 @@ final class CoreMLRuntime: ModelRuntime {
             let shape = !modelShape.isEmpty && Shapes.elementCount(modelShape) == x.count ? modelShape : x.shape
             let array = try MLMultiArray(shape: shape.map { NSNumber(value: $0) },
                                          dataType: CoreMLRuntime.feedType(inputTypes[k]))
-            CoreMLRuntime.fill(array, with: x.floats())
+            CoreMLRuntime.fill(array, with: x) // in the array's own data type: int32 ids stay exact
             features[inputNames[k]] = MLFeatureValue(multiArray: array)
         }
         return try MLDictionaryFeatureProvider(dictionary: features)
@@ -126,7 +126,7 @@ final class CoreMLRuntime: ModelRuntime {
             guard let array = provider.featureValue(for: name)?.multiArrayValue else {
                 throw JobError("model_run", "Core ML output '\(name)' is not a multi-array")
             }
-            return TensorData.float32(shape: array.shape.map { $0.intValue }, values: CoreMLRuntime.floats(array))
+            return CoreMLRuntime.tensor(array)
         }
     }
 
@@ -172,33 +172,51 @@ final class CoreMLRuntime: ModelRuntime {
         }
     }
 
-    /// Writes `values` (row-major) into `array`, converting to its data type and honouring its strides.
-    static func fill(_ array: MLMultiArray, with values: [Float]) {
+    /// Writes `tensor` (row-major, any protocol dtype) into `array`, converted to the array's data type with the
+    /// core's exact conversions (int64 token ids -> int32 without a float round trip), honouring its strides.
+    static func fill(_ array: MLMultiArray, with tensor: TensorData) {
         let shape = array.shape.map { $0.intValue }
         let type = array.dataType
+        // Core ML's int32 inputs take what coremltools made of int64 / int8 / bool inputs.
+        let integers = type == .int32 ? tensor.integers() : []
+        let floats = type == .int32 || type == .double ? [] : tensor.converted(to: .float32).floats()
+        let doubles = type == .double ? (tensor.dtype == .int64 || tensor.dtype == .int32
+                                         ? tensor.integers().map { Double($0) } : tensor.floats().map { Double($0) })
+                                      : []
         array.withUnsafeMutableBytes { (raw: UnsafeMutableRawBufferPointer, strides: [Int]) -> Void in
             let offsets = Shapes.rowMajorOffsets(shape: shape, strides: strides)
             switch type {
             case .float16:
                 for (i, o) in offsets.enumerated() {
-                    raw.storeBytes(of: Half.fromFloat(values[i]), toByteOffset: o * 2, as: UInt16.self)
+                    raw.storeBytes(of: Half.fromFloat(floats[i]), toByteOffset: o * 2, as: UInt16.self)
                 }
             case .double:
                 for (i, o) in offsets.enumerated() {
-                    raw.storeBytes(of: Double(values[i]), toByteOffset: o * 8, as: Double.self)
+                    raw.storeBytes(of: doubles[i], toByteOffset: o * 8, as: Double.self)
                 }
             case .int32:
                 for (i, o) in offsets.enumerated() {
-                    let v = Double(values[i]).rounded()
-                    let clamped = v.isNaN ? 0 : max(-2_147_483_648.0, min(2_147_483_647.0, v))
-                    raw.storeBytes(of: Int32(clamped), toByteOffset: o * 4, as: Int32.self)
+                    raw.storeBytes(of: Int32(clamping: integers[i]), toByteOffset: o * 4, as: Int32.self)
                 }
             default:
                 for (i, o) in offsets.enumerated() {
-                    raw.storeBytes(of: values[i], toByteOffset: o * 4, as: Float.self)
+                    raw.storeBytes(of: floats[i], toByteOffset: o * 4, as: Float.self)
                 }
             }
         }
+    }
+
+    /// An output array as a tensor: int32 outputs stay int32 (ids, argmax), floating ones become float32.
+    static func tensor(_ array: MLMultiArray) -> TensorData {
+        let shape = array.shape.map { $0.intValue }
+        if array.dataType == .int32 {
+            let offsets = Shapes.rowMajorOffsets(shape: shape, strides: array.strides.map { $0.intValue })
+            let values = array.withUnsafeBytes { raw in
+                offsets.map { raw.load(fromByteOffset: $0 * 4, as: Int32.self) }
+            }
+            return TensorData.int32(shape: shape, values: values)
+        }
+        return TensorData.float32(shape: shape, values: floats(array))
     }
 
     /// Every element of `array` in row-major order as float32, honouring its strides (outputs may be padded).

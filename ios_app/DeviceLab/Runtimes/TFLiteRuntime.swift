@@ -1,26 +1,47 @@
-// TensorFlow Lite through TensorFlowLiteSwift, the second runtime of the iOS app (job.runtime.name "tflite";
-// delegates cpu, xnnpack, metal, coreml). TensorFlowLiteSwift is distributed through CocoaPods, so this file only
-// compiles when the pod is installed (see ios_app/README.md, "TensorFlow Lite"); without it the app answers tflite
-// jobs with a "runtime_unavailable" error result.
-#if canImport(TensorFlowLite)
+// TensorFlow Lite, the second runtime of the iOS app (job.runtime.name "tflite"; delegates cpu, xnnpack, metal,
+// coreml). TensorFlowLiteSwift is distributed through CocoaPods, so this file only compiles when the pod is
+// installed (see ios_app/README.md, "TensorFlow Lite"); without it the app answers tflite jobs with a
+// "runtime_unavailable" error result.
+//
+// The interpreter is driven through TensorFlowLiteC (the C API the Swift pod wraps, and depends on) rather than
+// the Swift `Interpreter`: its `copy(_:toInputAt:)` returns a fresh `Tensor` holding a copy of the input's bytes on
+// every call, so timing it would time an extra copy that no other target makes, and its `Tensor.DataType` has no
+// int8. The C calls below are exactly set-input (TfLiteTensorCopyFromBuffer), invoke and read-output
+// (TfLiteTensorCopyToBuffer): the timed region of the host, Android and browser targets. The Swift module still
+// provides the version and the Metal / Core ML delegates (their `cDelegate` is what the C API takes).
+#if canImport(TensorFlowLite) && canImport(TensorFlowLiteC)
 import Foundation
 import TensorFlowLite
+import TensorFlowLiteC
 
 final class TFLiteRuntime: ModelRuntime {
     static let supported = ["cpu", "xnnpack", "metal", "coreml"]
 
+    /// One input or output tensor as the C API describes it, read once after allocation.
+    struct Port {
+        // TfLiteTensor is a complete C struct: the C API hands out typed pointers (const ones for outputs).
+        let tensor: UnsafeMutablePointer<TfLiteTensor>
+        let type: TfLiteType
+        let shape: [Int]
+        let byteSize: Int
+        let scale: Float
+        let zeroPoint: Int32
+        let name: String
+    }
+
     let name = "tflite"
     private let requested: String
     private let threads: Int
-    private var interpreter: Interpreter?
+    private var model: OpaquePointer?
+    private var options: OpaquePointer?
+    private var interpreter: OpaquePointer?
+    private var xnnpack: UnsafeMutablePointer<TfLiteDelegate>?
     private var delegates: [Delegate] = [] // kept alive as long as the interpreter
     private var label = "tflite-cpu"
     private var note: String?
-    private var inputTypes: [Tensor.DataType] = []
-    private var inputQuant: [QuantizationParameters?] = []
-    private var inputCounts: [Int] = []
-    private var outputCount = 0
-    private var names: [String] = []
+    private var inputs: [Port] = []
+    private var outputs: [Port] = []
+    private var resized: [String] = []
 
     init(job: Job) throws {
         guard job.model.format == "tflite" else {
@@ -38,10 +59,12 @@ final class TFLiteRuntime: ModelRuntime {
     func version() -> String { "tensorflow-lite \(TensorFlowLite.Runtime.version)" }
 
     func load(modelURL: URL, job: Job) throws {
-        var options = Interpreter.Options()
-        options.threadCount = threads
-        options.isXNNPackEnabled = requested == "xnnpack"
-        label = requested == "xnnpack" ? "tflite-xnnpack" : "tflite-cpu"
+        guard let loaded = TfLiteModelCreateFromFile(modelURL.path) else {
+            throw JobError("model_run", "TFLite (\(version())) could not read \(modelURL.lastPathComponent)",
+                           hint: "the file may be corrupt or not a TFLite flatbuffer; the Xcode console shows "
+                               + "TFLite's own message")
+        }
+        model = loaded
         var chosen: [Delegate] = []
         switch requested {
         case "metal":
@@ -65,167 +88,210 @@ final class TFLiteRuntime: ModelRuntime {
         default:
             break
         }
-
         if !chosen.isEmpty {
             do {
-                let made = try Interpreter(modelPath: modelURL.path, options: options, delegates: chosen)
-                try made.allocateTensors()
-                interpreter = made
+                try makeInterpreter(job: job, delegates: chosen)
                 delegates = chosen
                 label = "tflite-\(requested)"
-            } catch let failure {
+            } catch let failure as JobError {
                 // As the Android app: a delegate that cannot take the model falls back to the CPU, and says so.
-                note = "\(requested) delegate failed: \(failure)"
+                note = "\(requested) delegate failed: \(failure.message)"
+                close(keepModel: true)
             }
         }
         if interpreter == nil {
-            do {
-                let made = try Interpreter(modelPath: modelURL.path, options: options)
-                try made.allocateTensors()
-                interpreter = made
-            } catch let failure {
-                throw JobError("model_run", "TFLite (\(version())) could not load the model: \(failure)",
-                               hint: "the file may be corrupt, or use ops newer than this TFLite build; the Xcode "
-                                   + "console shows TFLite's own message")
-            }
+            try makeInterpreter(job: job, delegates: [])
+            label = requested == "xnnpack" ? "tflite-xnnpack" : "tflite-cpu"
         }
-        try describeTensors()
     }
 
-    private func describeTensors() throws {
-        guard let interpreter = interpreter else { return }
-        inputTypes = []
-        inputQuant = []
-        inputCounts = []
-        for k in 0..<interpreter.inputTensorCount {
-            let tensor: Tensor
-            do {
-                tensor = try interpreter.input(at: k)
-            } catch {
-                throw JobError("model_run", "TensorFlowLiteSwift cannot expose input \(k) (\(error)); int8 "
-                               + "input tensors are not supported by its Swift API",
-                               hint: "run the float-I/O variants (tflite-fp32, -fp16, -dynamic-int8) on iOS")
-            }
-            inputTypes.append(tensor.dataType)
-            inputQuant.append(tensor.quantizationParameters)
-            inputCounts.append(tensor.shape.dimensions.reduce(1, *))
+    /// Interpreter with `delegates` (or XNNPACK when asked), inputs resized to one sample of the job's data where
+    /// the model's shape differs (free dimensions: TFLite stores them as 1), then tensors allocated.
+    private func makeInterpreter(job: Job, delegates chosen: [Delegate]) throws {
+        let opts = TfLiteInterpreterOptionsCreate()
+        options = opts
+        TfLiteInterpreterOptionsSetNumThreads(opts, Int32(threads))
+        if requested == "xnnpack" && chosen.isEmpty {
+            var xnnOptions = TfLiteXNNPackDelegateOptionsDefault()
+            xnnOptions.num_threads = Int32(threads)
+            xnnpack = TfLiteXNNPackDelegateCreate(&xnnOptions)
+            if let xnnpack = xnnpack { TfLiteInterpreterOptionsAddDelegate(opts, xnnpack) }
         }
-        outputCount = interpreter.outputTensorCount
+        for delegate in chosen { TfLiteInterpreterOptionsAddDelegate(opts, delegate.cDelegate) }
+        guard let made = TfLiteInterpreterCreate(model, opts) else {
+            throw JobError("model_run", "TFLite (\(version())) could not create an interpreter for this model",
+                           hint: "the model may use ops newer than this TFLite build; the Xcode console shows "
+                               + "TFLite's own message")
+        }
+        interpreter = made
+        let count = Int(TfLiteInterpreterGetInputTensorCount(made))
+        guard count == job.inputs.count else {
+            throw JobError("model_run", "the job gives \(job.inputs.count) input(s), the model takes \(count)",
+                           hint: "the job was built for another model")
+        }
+        resized = []
+        for k in 0..<count {
+            guard let tensor = TfLiteInterpreterGetInputTensor(made, Int32(k)) else { continue }
+            let current = TFLiteRuntime.shape(tensor)
+            let wanted = [1] + job.inputs[k].shape.dropFirst() // one sample per inference
+            if current != wanted {
+                var dims = wanted.map { Int32($0) }
+                guard TfLiteInterpreterResizeInputTensor(made, Int32(k), &dims, Int32(dims.count)) == kTfLiteOk else {
+                    throw JobError("model_run", "TFLite cannot resize input \(k) from \(Shapes.format(current)) to "
+                                   + "\(Shapes.format(wanted))", hint: "the job was built for another model")
+                }
+                resized.append("\(job.inputs[k].name): \(Shapes.format(current)) -> \(Shapes.format(wanted))")
+            }
+        }
+        guard TfLiteInterpreterAllocateTensors(made) == kTfLiteOk else {
+            throw JobError("model_run", "TFLite could not allocate the model's tensors",
+                           hint: "the input shapes may not fit the model; the Xcode console shows TFLite's message")
+        }
+        inputs = (0..<count).compactMap { k in
+            TfLiteInterpreterGetInputTensor(made, Int32(k)).map { TFLiteRuntime.port($0) }
+        }
+        outputs = (0..<Int(TfLiteInterpreterGetOutputTensorCount(made))).compactMap { k in
+            TfLiteInterpreterGetOutputTensor(made, Int32(k)).map {
+                TFLiteRuntime.port(UnsafeMutablePointer(mutating: $0))
+            }
+        }
     }
 
     func used() -> String { note.map { "\(label) (\($0))" } ?? label }
 
+    /// One sample as the bytes of each input tensor's own dtype (int32 / int64 ids exact, bool, float16,
+    /// quantized int8 / uint8 for float data), outside the timed region.
     func prepare(_ sample: [TensorData]) throws -> Any {
-        guard sample.count == inputTypes.count else {
-            throw JobError("model_run", "the job gives \(sample.count) input(s), the model takes \(inputTypes.count)",
+        guard sample.count == inputs.count else {
+            throw JobError("model_run", "the job gives \(sample.count) input(s), the model takes \(inputs.count)",
                            hint: "the job was built for another model")
         }
-        var feeds: [Data] = []
-        for (k, x) in sample.enumerated() {
-            if x.count != inputCounts[k] {
-                throw JobError("model_run", "input \(k) takes \(inputCounts[k]) values, the job gives "
+        return try zip(sample, inputs).map { x, port -> Data in
+            let data = try TFLiteRuntime.encode(x, for: port)
+            guard data.count == port.byteSize else {
+                throw JobError("model_run", "input '\(port.name)' takes \(port.byteSize) bytes "
+                               + "(\(Shapes.format(port.shape))), the job gives \(x.dtype.rawValue)"
                                + "\(Shapes.format(x.shape))", hint: "the job was built for another model")
             }
-            feeds.append(try TFLiteRuntime.encode(x.floats(), type: inputTypes[k], quant: inputQuant[k]))
+            return data
         }
-        return feeds
     }
 
+    /// Timed: set every input, invoke, read every output. Nothing else.
     func run(_ feed: Any) throws -> Any {
-        guard let interpreter = interpreter, let inputs = feed as? [Data] else {
+        guard let interpreter = interpreter, let data = feed as? [Data] else {
             throw JobError("runtime_failure", "run before load")
         }
-        for (k, data) in inputs.enumerated() {
-            try interpreter.copy(data, toInputAt: k)
+        for (k, bytes) in data.enumerated() {
+            let status = bytes.withUnsafeBytes {
+                TfLiteTensorCopyFromBuffer(inputs[k].tensor, $0.baseAddress, $0.count)
+            }
+            guard status == kTfLiteOk else { throw JobError("model_run", "TFLite refused input \(k)") }
         }
-        try interpreter.invoke()
-        return outputCount // outputs stay in the interpreter until the next run; finish reads them
+        guard TfLiteInterpreterInvoke(interpreter) == kTfLiteOk else {
+            throw JobError("model_run", "TFLite failed to run the model", hint: "the Xcode console shows TFLite's "
+                           + "own message")
+        }
+        return try outputs.map { port -> Data in
+            var out = Data(count: port.byteSize)
+            let status = out.withUnsafeMutableBytes { TfLiteTensorCopyToBuffer(port.tensor, $0.baseAddress, $0.count) }
+            guard status == kTfLiteOk else { throw JobError("model_run", "TFLite could not read output \(port.name)") }
+            return out
+        }
     }
 
     func finish(_ raw: Any) throws -> [TensorData] {
-        guard let interpreter = interpreter else { throw JobError("runtime_failure", "finish before load") }
-        var out: [TensorData] = []
-        var seen: [String] = []
-        for k in 0..<outputCount {
-            let tensor = try interpreter.output(at: k)
-            seen.append(tensor.name)
-            let values = try TFLiteRuntime.decode(tensor)
-            out.append(TensorData.float32(shape: tensor.shape.dimensions, values: values))
-        }
-        names = seen
-        return out
+        guard let data = raw as? [Data] else { throw JobError("runtime_failure", "not a TFLite result") }
+        return try zip(data, outputs).map { try TFLiteRuntime.decode([UInt8]($0), port: $1) }
     }
 
-    func outputNames() -> [String] { names }
+    func outputNames() -> [String] { outputs.map { $0.name } }
 
     func extra() -> [String: Any] {
         var out: [String: Any] = ["delegate_requested": requested, "threads": threads]
         if let note = note { out["delegate_note"] = note }
+        if !resized.isEmpty { out["tflite_resized_inputs"] = resized }
         return out
     }
 
-    func close() {
+    func close() { close(keepModel: false) }
+
+    private func close(keepModel: Bool) {
+        if let interpreter = interpreter { TfLiteInterpreterDelete(interpreter) }
+        if let options = options { TfLiteInterpreterOptionsDelete(options) }
+        if let xnnpack = xnnpack { TfLiteXNNPackDelegateDelete(xnnpack) }
         interpreter = nil
-        delegates = []
-    }
-
-    // MARK: - float32 <-> tensor bytes (native order, little-endian on every iOS device)
-
-    static func encode(_ values: [Float], type: Tensor.DataType, quant: QuantizationParameters?) throws -> Data {
-        switch type {
-        case .float32:
-            return values.withUnsafeBufferPointer { Data(buffer: $0) }
-        case .float16:
-            return values.map { Half.fromFloat($0) }.withUnsafeBufferPointer { Data(buffer: $0) }
-        case .float64:
-            return values.map { Double($0) }.withUnsafeBufferPointer { Data(buffer: $0) }
-        case .uInt8:
-            let q = values.map { v -> UInt8 in
-                let scaled = quant.map { Double(v) / Double($0.scale) + Double($0.zeroPoint) } ?? Double(v)
-                return UInt8(max(0, min(255, scaled.rounded())))
-            }
-            return Data(q)
-        case .bool:
-            return Data(values.map { $0 != 0 ? UInt8(1) : UInt8(0) })
-        case .int16:
-            return values.map { Int16(max(-32768, min(32767, Double($0).rounded()))) }
-                .withUnsafeBufferPointer { Data(buffer: $0) }
-        case .int32:
-            return values.map { Int32(max(-2_147_483_648, min(2_147_483_647, Double($0).rounded()))) }
-                .withUnsafeBufferPointer { Data(buffer: $0) }
-        case .int64:
-            return values.map { Int64(max(-9.2e18, min(9.2e18, Double($0).rounded()))) }
-                .withUnsafeBufferPointer { Data(buffer: $0) }
-        default:
-            throw JobError("model_run", "TFLite input type \(type) is not supported by the iOS app",
-                           hint: "run a float-I/O variant")
+        options = nil
+        xnnpack = nil
+        inputs = []
+        outputs = []
+        if !keepModel {
+            if let model = model { TfLiteModelDelete(model) }
+            model = nil
+            delegates = []
         }
     }
 
-    static func decode(_ tensor: Tensor) throws -> [Float] {
-        let b = [UInt8](tensor.data)
-        switch tensor.dataType {
-        case .float32:
-            return (0..<(b.count / 4)).map { Float(bitPattern: LE.u32(b, $0 * 4)) }
-        case .float16:
-            return (0..<(b.count / 2)).map { Half.toFloat(LE.u16(b, $0 * 2)) }
-        case .float64:
-            return (0..<(b.count / 8)).map { Float(Double(bitPattern: LE.u64(b, $0 * 8))) }
-        case .uInt8:
-            if let q = tensor.quantizationParameters {
-                return b.map { q.scale * Float(Int($0) - q.zeroPoint) }
+    // MARK: - tensors <-> bytes (little-endian on every iOS device, as the protocol's files)
+
+    static func shape(_ tensor: UnsafePointer<TfLiteTensor>) -> [Int] {
+        (0..<Int(TfLiteTensorNumDims(tensor))).map { Int(TfLiteTensorDim(tensor, Int32($0))) }
+    }
+
+    static func port(_ tensor: UnsafeMutablePointer<TfLiteTensor>) -> Port {
+        let quant = TfLiteTensorQuantizationParams(tensor)
+        return Port(tensor: tensor, type: TfLiteTensorType(tensor), shape: shape(tensor),
+                    byteSize: TfLiteTensorByteSize(tensor), scale: quant.scale, zeroPoint: quant.zero_point,
+                    name: String(cString: TfLiteTensorName(tensor)))
+    }
+
+    /// The protocol dtype of a TFLite type, when the protocol carries it.
+    static func dtype(_ type: TfLiteType) -> DType? {
+        switch type {
+        case kTfLiteFloat32: return .float32
+        case kTfLiteFloat16: return .float16
+        case kTfLiteInt8: return .int8
+        case kTfLiteUInt8: return .uint8
+        case kTfLiteInt32: return .int32
+        case kTfLiteInt64: return .int64
+        case kTfLiteBool: return .bool
+        default: return nil
+        }
+    }
+
+    static func encode(_ x: TensorData, for port: Port) throws -> Data {
+        guard let target = dtype(port.type) else {
+            throw JobError("model_run", "TFLite input '\(port.name)' has a type the protocol does not carry "
+                           + "(TfLiteType \(port.type.rawValue))", hint: "feed the model through another variant")
+        }
+        // Float data into a quantized int8 / uint8 input is quantized with the tensor's scale and zero point, as
+        // the host's runtimes/tflite.py does; integer data is taken as it is.
+        if (target == .int8 || target == .uint8) && port.scale != 0 && (x.dtype == .float32 || x.dtype == .float16) {
+            let q = x.floats().map {
+                TensorData.clampedInteger(Double($0) / Double(port.scale) + Double(port.zeroPoint))
             }
-            return b.map { Float($0) }
-        case .bool:
-            return b.map { Float($0) }
-        case .int16:
-            return (0..<(b.count / 2)).map { Float(Int16(bitPattern: LE.u16(b, $0 * 2))) }
-        case .int32:
-            return (0..<(b.count / 4)).map { Float(Int32(bitPattern: LE.u32(b, $0 * 4))) }
-        case .int64:
-            return (0..<(b.count / 8)).map { Float(Int64(bitPattern: LE.u64(b, $0 * 8))) }
+            return Data(TensorData.int64(shape: x.shape, values: q).converted(to: target).bytes)
+        }
+        return Data(x.converted(to: target).bytes)
+    }
+
+    /// Raw output bytes as a tensor: quantized outputs dequantized to float32 (as the host), integer and bool
+    /// outputs in their own dtype, float16 widened to float32.
+    static func decode(_ bytes: [UInt8], port: Port) throws -> TensorData {
+        guard let type = dtype(port.type) else {
+            throw JobError("model_run", "TFLite output '\(port.name)' has a type the protocol does not carry "
+                           + "(TfLiteType \(port.type.rawValue))")
+        }
+        let raw = TensorData(dtype: type, shape: port.shape, bytes: bytes)
+        switch type {
+        case .int8 where port.scale != 0, .uint8 where port.scale != 0:
+            return TensorData.float32(shape: port.shape, values: raw.integers().map {
+                port.scale * Float($0 - Int64(port.zeroPoint))
+            })
+        case .float16:
+            return raw.converted(to: .float32)
         default:
-            throw JobError("model_run", "TFLite output type \(tensor.dataType) is not supported by the iOS app")
+            return raw
         }
     }
 }

@@ -73,7 +73,10 @@ class XcrunFake:
         return udid
 
     def set(self, udid: str, **behaviour: Any) -> None:
-        """Change behaviours: app_installed, crash_after, hang, compile_error, locked, paired, coreml_backend."""
+        """Change behaviours: app_installed, crash_after, hang, compile_error, locked, paired, coreml_backend,
+        lock_after (a device locks that many seconds after an app launch), processes_fail (the next N
+        `devicectl device info processes` fail as a dropped connection does), start_delay (seconds before the
+        simulated app starts its job)."""
         unknown = set(behaviour) - set(DEFAULT_BEHAVIOUR)
         if unknown:
             raise TypeError(f"unknown fake xcrun behaviour(s): {sorted(unknown)}; known: {sorted(DEFAULT_BEHAVIOUR)}")

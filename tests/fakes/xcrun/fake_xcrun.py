@@ -43,13 +43,23 @@ SIM_PRODUCTS = {name: product for product, name in PRODUCTS.items()}
 
 DEFAULT_BEHAVIOUR: dict[str, Any] = {"app_installed": False, "crash_after": None, "hang": False,
                                      "compile_error": None, "locked": False, "paired": True,
-                                     "coreml_backend": "tflite-sidecar"}
+                                     "coreml_backend": "tflite-sidecar",
+                                     # devices: lock this many seconds after an app launch (as a phone left alone)
+                                     "lock_after": None,
+                                     # devices: the next N `info processes` calls fail (a dropped tunnel)
+                                     "processes_fail": 0,
+                                     # the simulated app waits this long before it starts the job
+                                     "start_delay": 0.0}
 
 
 class XcrunError(Exception):
-    def __init__(self, message: str, code: int = 1) -> None:
+    """A failed command: text for stderr, exit code, and the NSError devicectl puts in its JSON output."""
+
+    def __init__(self, message: str, code: int = 1, domain: str = "com.apple.dt.CoreDeviceError",
+                 ns_code: int = 1, underlying: str | None = None) -> None:
         super().__init__(message)
         self.message, self.code = message, code
+        self.domain, self.ns_code, self.underlying = domain, ns_code, underlying
 
 
 # --- state -------------------------------------------------------------------------------------------
@@ -178,6 +188,8 @@ def start_app(root: Path, dev: dict[str, Any], bundle_id: str, args: list[str], 
     out = open(stdout or logs / "app.log", "ab")  # noqa: SIM115 - handed to the child
     err = open(stderr, "ab") if stderr else out  # noqa: SIM115
     child_env = {**os.environ, **{f"DEVICELAB_APP_{k}": v for k, v in env.items()}}
+    if args[:1] == ["--cleanup"] and len(args) > 1:
+        child_env["DEVICELAB_FAKE_APP_ARGS"] = f"--cleanup {args[1]}"
     proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "__run_app", dev["udid"], bundle_id,
                              job_id], stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=child_env,
                             start_new_session=True, close_fds=True)
@@ -598,9 +610,15 @@ class _Ctl:
                                 "environment": {"TERM": os.environ.get("TERM", "dumb")}, "jsonVersion": 2,
                                 "outcome": "failed" if error else "success", "version": DEVICECTL_VERSION}
         doc: dict[str, Any] = {"info": info}
-        if error:
-            doc["error"] = {"code": 1, "domain": "com.apple.dt.CoreDeviceError",
-                            "userInfo": {"NSLocalizedDescription": {"string": error.message.splitlines()[0]}}}
+        if error:  # as devicectl 355+: an NSError, and no "result" at all
+            first = error.message.splitlines()[0].removeprefix("ERROR: ")
+            user_info: dict[str, Any] = {"NSLocalizedDescription": {"string": re.sub(r" \(\S+ error .*\)$", "",
+                                                                                     first)}}
+            if error.underlying:
+                user_info["NSUnderlyingError"] = {"error": {"code": -402652958, "domain": "com.apple.mobiledevice",
+                                                            "userInfo": {"NSLocalizedDescription": {
+                                                                "string": error.underlying}}}}
+            doc["error"] = {"code": error.ns_code, "domain": error.domain, "userInfo": user_info}
         else:
             doc["result"] = result or {}
         Path(path).write_text(json.dumps(doc, indent=2))
@@ -715,6 +733,14 @@ def _ctl_device(argv: list[str]) -> int:
                                  "       Pair the device in Xcode (Window > Devices and Simulators) and trust this "
                                  "computer on the device.")
             _ctl_banner(quiet)
+            if key in (("copy", "to"), ("copy", "from"), ("info", "processes"), ("info", "files")) \
+                    and is_locked(dev):
+                raise _locked_error()
+            if key == ("info", "processes") and behaviour(dev, "processes_fail"):
+                dev["behaviour"]["processes_fail"] = int(behaviour(dev, "processes_fail")) - 1
+                raise XcrunError("ERROR: Internal logic error: Connection was invalidated "
+                                 "(com.apple.CoreDevice.ControlChannelConnectionError error 1 (0x01))\n"
+                                 "       Transport error", domain="com.apple.CoreDevice.ControlChannelConnectionError")
             result = commands[key](ctl, state_dir(), dev)
     except XcrunError as exc:
         ctl.write_json(argv, command, None, exc)
@@ -778,7 +804,7 @@ def _ctl_launch(ctl: _Ctl, root: Path, dev: dict[str, Any]) -> dict[str, Any]:
     if app_args[:1] == ["--"]:
         app_args = app_args[1:]
     app = _need_app(dev, bundle_id)
-    if behaviour(dev, "locked"):
+    if is_locked(dev):
         raise XcrunError(
             "ERROR: The application failed to launch. (com.apple.dt.CoreDeviceError error 10002 (0x2712))\n"
             f"       BundleIdentifier = {bundle_id}\n"
@@ -786,7 +812,7 @@ def _ctl_launch(ctl: _Ctl, root: Path, dev: dict[str, Any]) -> dict[str, Any]:
             "(0x01))\n"
             f"ERROR: Unable to launch {bundle_id} because the device was not, or could not be, unlocked: the "
             "device is locked. (FBSOpenApplicationErrorDomain error 7 (0x07))\n"
-            "       BSErrorCodeDescription = Locked")
+            "       BSErrorCodeDescription = Locked", ns_code=10002)
     env = {k[len("DEVICECTL_CHILD_"):]: v for k, v in os.environ.items() if k.startswith("DEVICECTL_CHILD_")}
     if "--environment-variables" in ctl.opts:
         try:
@@ -795,6 +821,8 @@ def _ctl_launch(ctl: _Ctl, root: Path, dev: dict[str, Any]) -> dict[str, Any]:
             raise XcrunError("Error: The value for '--environment-variables' must be a JSON dictionary", 64) from None
     if "--terminate-existing" in ctl.flags:
         kill_app(dev, bundle_id)
+    if behaviour(dev, "lock_after") is not None:
+        dev["locks_at"] = time.time() + float(behaviour(dev, "lock_after"))
     current = running(dev).get(bundle_id)
     proc = None
     pid = current["pid"] if current else None
@@ -914,8 +942,21 @@ def _ctl_apps(ctl: _Ctl, root: Path, dev: dict[str, Any]) -> dict[str, Any]:
             "removableAppsIncluded": True}
 
 
+def is_locked(dev: dict[str, Any]) -> bool:
+    return bool(behaviour(dev, "locked")) or time.time() >= dev.get("locks_at", float("inf"))
+
+
+def _locked_error() -> XcrunError:
+    """What devicectl says when its developer services need a locked phone (mounting the DDI, file transfer)."""
+    return XcrunError(
+        "ERROR: The developer disk image could not be mounted on this device. (com.apple.dt.CoreDeviceError error "
+        "12040 (0x2F08))\n       Failed to mount the developer disk image: 0xe80000e2 "
+        "(kAMDMobileImageMounterDeviceLocked: The device is locked.) (com.apple.mobiledevice error -402652958 "
+        "(0xE80000E2))", ns_code=12040, underlying="The device is locked.")
+
+
 def _ctl_lock_state(ctl: _Ctl, root: Path, dev: dict[str, Any]) -> dict[str, Any]:
-    locked = bool(behaviour(dev, "locked"))
+    locked = is_locked(dev)
     out(f"passcodeRequired: {str(locked).lower()}\nunlockedSinceBoot: true")
     return {"deviceIdentifier": dev["identifier"], "passcodeRequired": locked, "unlockedSinceBoot": True}
 
@@ -933,11 +974,19 @@ def run_app(udid: str, bundle_id: str, job_id: str = "") -> int:
     try:
         if bundle_id != APP_BUNDLE:
             return 0
+        cleanup = os.environ.get("DEVICELAB_FAKE_APP_ARGS", "")
+        if cleanup.startswith("--cleanup "):  # the host removes a finished job's folders (as the real app does)
+            gone = cleanup.split(" ", 1)[1]
+            if _SAFE_JOB_ID.fullmatch(gone):
+                for sub in ("jobs", "results"):
+                    shutil.rmtree(Path(app["container"]) / "Documents" / sub / gone, ignore_errors=True)
+            return 0
         if not job_id:
             job_id = os.environ.get("DEVICELAB_APP_DEVICELAB_JOB_ID", "")
         if not job_id or not _SAFE_JOB_ID.fullmatch(job_id):
             print(f"DeviceLab: no valid job id ({job_id!r}); nothing to do", file=sys.stderr)
             return 0
+        time.sleep(float(behaviour(dev, "start_delay") or 0))
         print(f"DeviceLab: job {job_id}: started", file=sys.stderr, flush=True)
         if behaviour(dev, "hang"):
             while True:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from devicelab.cli import CacheOpt, StoreOpt, _Bars, _cache, app, console
+from devicelab.cli.app import CacheOpt, StoreOpt, TaskOpt, _Bars, _cache, _split, app, console
 
 DEMO_TARGETS = "host,chrome"
 
@@ -18,16 +18,16 @@ def study(
     model: Annotated[str, typer.Argument(help="Model file, SavedModel folder or zoo name.")],
     data: Annotated[str | None, typer.Option("--data", help="Test data (default: what a zoo model trained on).")]
     = None,
-    targets: Annotated[str, typer.Option("--targets", help="Comma-separated: host, a browser (chrome, edge, "
-                                         "firefox, safari) or a device selector (pixel, a serial, iphone).")]
+    targets: Annotated[str, typer.Option("--targets", help="Comma-separated: host, a browser (chrome, chromium, "
+                                         "edge, firefox, safari) or a device selector (pixel, a serial, iphone).")]
     = "host",
     variant: Annotated[list[str] | None, typer.Option("--variants", "--variant", help="Variants to include "
                                                       "(default: all the model gives and each target runs).")]
     = None,
-    attacks: Annotated[str | None, typer.Option("--attacks", help="Adversarial attacks, e.g. fgsm,pgd or "
+    attacks: Annotated[str | None, typer.Option("--attacks", help="Adversarial attacks, e.g. fgsm, pgd or "
                                                 "'fgsm:eps=0.2' (made on the reference, run everywhere).")]
     = None,
-    frameworks: Annotated[str, typer.Option("--frameworks", help="keras, or keras,pytorch: also train the zoo "
+    frameworks: Annotated[str, typer.Option("--frameworks", help="keras, or keras, pytorch: also train the zoo "
                                             "model's PyTorch twin and compare (it enters the matrix via ONNX).")]
     = "keras",
     samples: Annotated[int | None, typer.Option(help="Clean test samples (default: the whole test split).")]
@@ -41,6 +41,7 @@ def study(
     adb_server: Annotated[str | None, typer.Option("--adb-server", help="host:port of the adb server.")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Measure everything again instead of reusing finished, "
                                         "unchanged jobs from the store.")] = False,
+    task: TaskOpt = None,
     store: StoreOpt = None,
     cache_dir: CacheOpt = None,
 ) -> None:
@@ -49,12 +50,12 @@ def study(
     from devicelab.study.run import StudyConfig
     from devicelab.study.targets import parse_targets
 
-    names = [n for v in variant or [] for n in v.split(",") if n] or None
+    names = _split(variant)
     config = StudyConfig(
         model=model, data=data, targets=parse_targets(targets, remote=remote, adb_server=adb_server),
         variants=names, attacks=split_attacks(attacks or ""),
         frameworks=[f.strip() for f in frameworks.split(",") if f.strip()], samples=samples,
-        attack_samples=attack_samples, out=out, store=store, cache=_cache(cache_dir), reuse=not fresh)
+        attack_samples=attack_samples, out=out, store=store, cache=_cache(cache_dir), reuse=not fresh, task=task)
     config.options.runs = runs
     _run(config)
 
@@ -103,6 +104,8 @@ def _run(config: Any) -> None:
         done = run_study(config, progress=bars)
     doc = done.document
     console.print(study_table(doc["rows"], title=doc["title"]))
+    for warning in dict.fromkeys(w for r in doc["rows"] for w in r.get("warnings") or []):
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     for skipped in _group_skipped(doc["skipped"]):
         console.print(f"[dim]not run: {escape(skipped)}[/dim]")
     failed_jobs = [r for r in doc["rows"] if r["status"] != "ok"]

@@ -1,6 +1,0 @@
-package ai.onnxruntime;
-
-public class NodeInfo {
-    public String getName() { return null; }
-    public ValueInfo getInfo() { return null; }
-}

@@ -1,3 +1,0 @@
-package ai.onnxruntime;
-
-public enum OrtProvider { CPU, CUDA, DNNL, OPEN_VINO, VITIS_AI, TENSOR_RT, NNAPI, RK_NPU, ROCM, MI_GRAPH_X, ACL, ARM_NN, CORE_ML, DIRECT_ML, AZURE, QNN, WEBGPU, XNNPACK }
