@@ -285,13 +285,13 @@ async function inferencePhases(job, runtime, inputs, timings, ctx) {
   }
 
   memory.addPeaks(await inferencePeakBytes(runtime, feeds[0]));
-  if (ctx.page.profile) ctx.profile = await profileNodes(job, runtime, feeds);
+  if (ctx.page.profile || job.runtime.profile) ctx.profile = await profileNodes(job, runtime, feeds);
   runtime.dispose(feeds); // first, so tf_bytes after_run is the model plus anything leaked
   memory.snapshot('after_run', runtime);
   return outputs;
 }
 
-/** Per-node times when the page is asked to (?profile=1), after every timed phase; never fails the job. */
+/** Per-node times when asked (job.runtime.profile, or ?profile=1), after every timed phase; never fails the job. */
 async function profileNodes(job, runtime, feeds) {
   setProgress('profile', 0, 1);
   if (typeof runtime.profile !== 'function') {
