@@ -71,11 +71,6 @@ def _tfjs(keras_model, out_dir: Path) -> list[Path]:
     return [out_dir / "tfjs" / "model.json", *sorted((out_dir / "tfjs").glob("*.bin"))]
 
 
-def _match(outputs: list[np.ndarray], expected: list[np.ndarray]) -> list[np.ndarray]:
-    """The page's outputs in the reference's order: converters rename and reorder outputs; shapes differ here."""
-    return [next(o for o in outputs if o.shape == ref.shape) for ref in expected]
-
-
 # --- two inputs, two outputs ------------------------------------------------------------------------------
 
 
@@ -104,7 +99,7 @@ def test_two_inputs_two_outputs_in_tfjs(chrome, two_io, tmp_path) -> None:
     result, outputs = _run(chrome, tmp_path, files, "tfjs", {"ids": data["ids"], "features": data["features"]},
                            "tfjs")
     assert result.ok, result.error
-    _agree(_match(outputs, expected), expected, classifier=(0,))
+    _agree(outputs, expected, classifier=(0,))  # in the model's own output order
 
 
 def test_two_inputs_two_outputs_in_ort_web(chrome, two_io, tmp_path) -> None:
@@ -115,7 +110,7 @@ def test_two_inputs_two_outputs_in_ort_web(chrome, two_io, tmp_path) -> None:
     tf2onnx.convert.from_keras(model, opset=17, output_path=str(path))
     result, outputs = _run(chrome, tmp_path, [path], "onnx", data, "ort-web")
     assert result.ok, result.error
-    _agree(_match(outputs, expected), expected, classifier=(0,))
+    _agree(outputs, expected, classifier=(0,))  # in the model's own output order
 
 
 def test_two_inputs_two_outputs_in_litert_js(chrome, two_io, tmp_path) -> None:
@@ -123,7 +118,7 @@ def test_two_inputs_two_outputs_in_litert_js(chrome, two_io, tmp_path) -> None:
     path = fixed_batch.convert(model, "fp32", root / "tflite")
     result, outputs = _run(chrome, tmp_path, [path, path.parent / "manifest.json"], "tflite", data, "litert-js")
     assert result.ok, result.error
-    _agree(_match(outputs, expected), expected, classifier=(0,))
+    _agree(outputs, expected, classifier=(0,))  # in the model's own output order
 
 
 # --- every input dtype ------------------------------------------------------------------------------------
@@ -261,3 +256,36 @@ def test_torch_encoder_with_int64_ids_and_mask_in_ort_web(chrome, tmp_path) -> N
     _agree(outputs, [native])
     _agree(outputs, [eager])
     assert result.outputs[0].name == "embedding" and outputs[0].shape == (N, 32)
+
+
+# --- the user's path: devicelab measure --browser with a multi-input .npz ---------------------------------
+
+
+def test_measure_a_two_input_model_in_the_browser(chrome, tmp_path, session_cache) -> None:
+    """api.measure with --data file.npz (one array per input) runs every format's default web runtime."""
+    import keras
+
+    from devicelab import api
+
+    keras.utils.set_random_seed(0)
+    layers = keras.layers
+    image, meta = keras.Input((6, 6, 1), name="image"), keras.Input((3,), name="meta")
+    hidden = layers.Concatenate()([layers.Flatten()(layers.Conv2D(4, 3, activation="relu")(image)), meta])
+    keras.Model([image, meta], [layers.Dense(4, activation="softmax", name="cls")(hidden),
+                                layers.Dense(1, name="reg")(hidden)]).save(tmp_path / "two.keras")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "two.npz", meta=rng.normal(size=(N, 3)).astype(np.float32),
+             image=rng.random((N, 6, 6, 1), np.float32), y=rng.integers(0, 4, N))
+    results = api.measure(tmp_path / "two.keras", variants=["tfjs-fp32", "tflite-fp32", "onnx-fp32"],
+                          data=str(tmp_path / "two.npz"), target=chrome, store=tmp_path / "s.sqlite",
+                          cache=session_cache,
+                          options=api.MeasureOptions(runs=2, warmup_runs=1, min_seconds=0, timeout_seconds=240))
+    by = {m.variant: m for m in results}
+    for name in ("tfjs-fp32", "tflite-fp32", "onnx-fp32"):
+        m = by[name]
+        assert m.ok, (name, m.error)
+        assert m.target == "chrome" and m.result.runtime_used.split("-")[0] in ("tfjs", "litert", "ort"), name
+        figures = m.summary["accuracy"]
+        assert figures.get("agreement") == 1.0, (name, figures)
+        cls, reg = figures["outputs"]
+        assert cls["cosine"] > 0.9999 and reg["cosine"] > 0.9999 and reg["max_abs_diff"] < 1e-4, (name, reg)

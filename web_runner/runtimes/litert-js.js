@@ -13,7 +13,7 @@
  * isFullyAccelerated() say so truthfully.
  */
 import {
-  JobError, castTo, dequantize, errorText, feedOrder, modulePath, product, quantizationOf, quantize,
+  JobError, castTo, dequantize, errorText, feedOrder, inSignatureOrder, modulePath, product, quantizationOf, quantize,
   readManifest, requestedThreads, toFloat32,
 } from './common.js';
 
@@ -163,7 +163,8 @@ export class LiteRtJsRuntime {
   }
 
   quantOf(kind, k) {
-    return quantizationOf(this.quantization[kind], this[kind][k].name, k);
+    const info = this[kind][k];
+    return quantizationOf(this.quantization[kind], info.name, k, info.dtype, info.shape);
   }
 
   /** The sample converted to the model input's element type (quantized for int8/uint8 I/O), as bytes. */
@@ -258,13 +259,14 @@ export class LiteRtJsRuntime {
 
   finish(raw) {
     this.release(raw);
-    return raw.data.map((data, k) => {
+    // Signature outputs come in the flatbuffer's map order; the model's own order is output_0, output_1...
+    return inSignatureOrder(raw.data.map((data, k) => {
       const info = this.outputs[k];
       const quant = ['int8', 'uint8'].includes(info.dtype) ? this.quantOf('outputs', k) : null;
       let out = info.dtype === 'float16' ? Float32Array.from(data, halfToFloat) : toFloat32(data);
       if (quant) out = dequantize(data, quant);
       return { name: info.name, shape: info.shape.slice(), data: out };
-    });
+    }));
   }
 
   dispose(feeds) {

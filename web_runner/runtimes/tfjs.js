@@ -13,7 +13,7 @@
  *   provider, calls, total_us, mean_us}]} (per-node times, untimed, only when the page is asked to profile).
  */
 import {
-  JobError, castTo, errorText, feedOrder, loadScripts, modulePath, requestedThreads, toFloat32,
+  JobError, castTo, errorText, feedOrder, inSignatureOrder, loadScripts, modulePath, requestedThreads, toFloat32,
 } from './common.js';
 
 const SCRIPTS = {
@@ -135,7 +135,9 @@ export class TfjsRuntime {
     const outputs = raw.tensors.map((t, k) => ({ name: this.outputNames[k] || `output_${k}`, shape: t.shape,
       data: toFloat32(raw.data[k]) }));
     this.release(raw);
-    return outputs;
+    // A SavedModel signature is a map: its outputs (output_0, output_1... from Keras) come in any order, and
+    // execute() keeps that order. The model's own order is the keys' natural order (untimed: done here).
+    return inSignatureOrder(outputs);
   }
 
   dispose(feeds) {
