@@ -134,3 +134,17 @@ def test_jobs_carry_the_artifact_manifest(models, samples, tmp_path) -> None:
                         api.MeasureOptions())
     assert job.model.files == ["model/model.tflite", "model/manifest.json"]
     assert (tmp_path / "job/model/manifest.json").is_file()
+
+
+def test_litert_js_loads_its_threaded_build_when_asked(chrome, models, samples, tmp_path) -> None:
+    """The page is cross-origin isolated, so --threads 2 gets LiteRT.js's threaded wasm and two threads."""
+    job_dir = tmp_path / "job"
+    api.build_job(job_dir, models["fp32"], "tflite", "tflite-fp32", "0" * 64, samples, "litert-js",
+                  api.MeasureOptions(runs=3, warmup_runs=1, min_seconds=0, backend="wasm", threads=2,
+                                     timeout_seconds=180))
+    result = chrome.run(job_dir, tmp_path / "result")
+    assert result.ok, result.error
+    assert result.extra["threads"] == 2 and result.extra["runtime_details"]["threaded_build"] is True
+    assert "threaded build" in result.runtime_used
+    np.testing.assert_allclose(protocol.read_tensor(tmp_path / "result", result.outputs[0]),
+                               _host(models["fp32"], samples), atol=1e-5)

@@ -84,7 +84,9 @@ export class LiteRtJsRuntime {
   }
 
   threadsUsed() {
-    return this.backend === 'wasm' && this.wasm ? this.wasm.getThreadCount() : null;
+    if (this.backend !== 'wasm' || !this.wasm) return null;
+    // The threaded build's pool (getThreadCount) caps what a compiled model may use; other builds run one.
+    return this.threads ? Math.min(requestedThreads(this.job), this.wasm.getThreadCount()) : 1;
   }
 
   used() {
