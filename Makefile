@@ -63,6 +63,7 @@ bench: setup system-deps
 	$(PY) benchmarks/host_tflite_overhead.py
 	$(PY) benchmarks/host_executorch_overhead.py
 	$(PY) benchmarks/browser_wasm_overhead.py
+	$(PY) benchmarks/browser_litert_overhead.py
 	$(PY) benchmarks/demo_phases.py
 	$(PY) benchmarks/batch_parallel.py
 	$(PY) benchmarks/any_model_overhead.py

@@ -66,7 +66,9 @@ def test_the_bundle_holds_jobs_app_commands_and_test_spec(exported) -> None:
     for job in jobs:  # tfjs is not for phones; every job folder is a valid protocol job under its stable id
         parsed = protocol.read_job(bundle / "jobs" / job["job_id"])
         assert parsed.id == job["job_id"] and parsed.runtime.delegate == job["setting"]
-        assert set(job["files"]) == {"job.json", "inputs/input_0.bin", parsed.model.files[0]}
+        # TFLite jobs carry the artifact's manifest.json beside the model (int8 I/O quantization parameters).
+        assert set(job["files"]) == {"job.json", "inputs/input_0.bin", *parsed.model.files}
+        assert parsed.model.files[1:] == (["model/manifest.json"] if job["variant"].startswith("tflite") else [])
     assert (bundle / "app.apk").is_file() and (bundle / "plan.toml").is_file()
 
     firebase = (bundle / "firebase" / "run.sh").read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -44,10 +45,7 @@ def _measure(target: BrowserTarget, variant: str, store: Path, cache: Path, **kw
     ("tflite-fp32", "wasm"), ("onnx-fp32", "wasm"),
 ])
 def test_fp32_in_the_browser_agrees_with_keras(chrome, store, lenet5, session_cache, variant, backend) -> None:
-    # The cache's TFLite artifacts have a -1 batch, which LiteRT.js (the default) refuses: tfjs-tflite runs them
-    # (LiteRT.js is tested on fixed-batch files in test_browser_litert.py).
-    runtime = "tflite-web" if variant.startswith("tflite") else None
-    m = _measure(chrome, variant, store, session_cache, backend=backend, runtime=runtime)
+    m = _measure(chrome, variant, store, session_cache, backend=backend)  # tflite-*: LiteRT.js, the default
     assert m.ok, m.error
     acc = m.summary["accuracy"]
     assert acc["samples"] == SAMPLES and acc["agreement"] == 1.0, (variant, backend, acc.get("disagreements"))
@@ -167,7 +165,10 @@ def test_cli_sweeps_backends_and_reports_missing_browsers(lenet5, tmp_path: Path
                            "--variant", "tfjs-fp32", "--backend", "wasm,cpu", "--samples", "50", "--runs", "10",
                            "--min-seconds", "0"], capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert "tfjs-wasm" in done.stdout and "tfjs-cpu" in done.stdout  # the backends that really ran
+    listed = subprocess.run([sys.executable, "-m", "devicelab", "results", "--json"], capture_output=True, text=True,
+                            env=env, timeout=300)
+    used = {row["runtime_used"] for row in json.loads(listed.stdout) if row["target"] == "chrome"}
+    assert used == {"tfjs-wasm", "tfjs-cpu"}, used  # the backends that really ran
     firefox = subprocess.run([sys.executable, "-m", "devicelab", "measure", "lenet5", "--browser", "firefox",
                               "--variant", "tfjs-fp32", "--samples", "20"], capture_output=True, text=True,
                              env=env, timeout=600)

@@ -1,6 +1,7 @@
 """LiteRT.js (@litertjs/core) in headless Chromium: every TFLite variant on wasm and WebGPU, against ai-edge-litert.
 
-The TFLite files are made here with a fixed batch of 1 (LiteRT.js refuses -1), until the converters on main do.
+The TFLite variants are devicelab's own artifacts (batch 1; LiteRT.js refuses -1); the -1 batch files that
+tfjs-tflite still runs are made here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from devicelab.targets.browser import BrowserTarget
 
 pytestmark = pytest.mark.slow
 SAMPLES = 20
+QUANTS = ("fp32", "fp16", "dynamic-int8", "int8")
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +35,21 @@ def samples() -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def models(lenet5: Path, samples: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def models(lenet5: Path, session_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """devicelab's own TFLite artifacts (batch 1, each with its manifest), and a -1 batch file made here."""
     import keras
 
-    keras_model = keras.models.load_model(lenet5)
-    calibration = load_dataset("mnist-sample", split="train", limit=100).x.astype(np.float32)
+    report = api.convert("lenet5", variants=[f"tflite-{q}" for q in QUANTS], cache=session_cache)
+    made = {}
+    for quant, conversion in zip(QUANTS, report.conversions, strict=True):
+        assert conversion.error is None, conversion.error
+        made[quant] = conversion.artifact.model_path
     root = tmp_path_factory.mktemp("litert-models")
-    made = {q: fixed_batch.convert(keras_model, q, root / q, calibration)
-            for q in ("fp32", "fp16", "dynamic-int8", "int8")}
-    made["dynamic-batch"] = fixed_batch.convert(keras_model, "fp32", root / "dynamic-batch", fixed=False)
+    made["dynamic-batch"] = fixed_batch.convert(keras.models.load_model(lenet5), "fp32", root / "dynamic-batch",
+                                                fixed=False)
+    made["int8-dynamic-batch"] = fixed_batch.convert(
+        keras.models.load_model(lenet5), "int8", root / "int8-dynamic-batch",
+        load_dataset("mnist-sample", split="train", limit=100).x.astype(np.float32), fixed=False)
     return made
 
 
@@ -97,10 +105,10 @@ def test_litert_js_refuses_a_dynamic_batch_clearly(chrome, models, samples, tmp_
 
 def test_tflite_web_feeds_int8_io_with_the_manifest_and_runs_a_dynamic_batch(chrome, models, samples,
                                                                             tmp_path) -> None:
-    """tfjs-tflite is kept for -1 batch models; int8 I/O is quantized with the manifest's parameters."""
-    result, out = _run(chrome, models["int8"], samples, tmp_path / "int8", runtime="tflite-web")
+    """tfjs-tflite is kept for -1 batch files; int8 I/O is quantized with the manifest's parameters."""
+    result, out = _run(chrome, models["int8-dynamic-batch"], samples, tmp_path / "int8", runtime="tflite-web")
     assert result.ok, result.error
-    np.testing.assert_array_equal(out, _host(models["int8"], samples))
+    np.testing.assert_array_equal(out, _host(models["int8-dynamic-batch"], samples))
     result, out = _run(chrome, models["dynamic-batch"], samples, tmp_path / "dyn", runtime="tflite-web")
     assert result.ok, result.error
     np.testing.assert_allclose(out, _host(models["dynamic-batch"], samples), atol=1e-5)  # sample 0 too
@@ -126,3 +134,17 @@ def test_jobs_carry_the_artifact_manifest(models, samples, tmp_path) -> None:
                         api.MeasureOptions())
     assert job.model.files == ["model/model.tflite", "model/manifest.json"]
     assert (tmp_path / "job/model/manifest.json").is_file()
+
+
+def test_litert_js_loads_its_threaded_build_when_asked(chrome, models, samples, tmp_path) -> None:
+    """The page is cross-origin isolated, so --threads 2 gets LiteRT.js's threaded wasm and two threads."""
+    job_dir = tmp_path / "job"
+    api.build_job(job_dir, models["fp32"], "tflite", "tflite-fp32", "0" * 64, samples, "litert-js",
+                  api.MeasureOptions(runs=3, warmup_runs=1, min_seconds=0, backend="wasm", threads=2,
+                                     timeout_seconds=180))
+    result = chrome.run(job_dir, tmp_path / "result")
+    assert result.ok, result.error
+    assert result.extra["threads"] == 2 and result.extra["runtime_details"]["threaded_build"] is True
+    assert "threaded build" in result.runtime_used
+    np.testing.assert_allclose(protocol.read_tensor(tmp_path / "result", result.outputs[0]),
+                               _host(models["fp32"], samples), atol=1e-5)

@@ -218,7 +218,7 @@ def test_demo_is_the_study_on_host_and_chromium(lenet5: Path, tmp_path: Path) ->
     assert doc["failures"] == [] and all(r["status"] == "ok" for r in doc["rows"])
     cells = {(r["framework"], r["target"]) for r in doc["rows"]}
     assert cells == {("keras", "host"), ("keras", "chrome"), ("pytorch", "host"), ("pytorch", "chrome")}
-    assert {r["runtime"] for r in doc["rows"] if r["target"] == "chrome"} == {"tfjs", "tflite-web", "ort-web"}
+    assert {r["runtime"] for r in doc["rows"] if r["target"] == "chrome"} == {"tfjs", "litert-js", "ort-web"}
     assert all(set(r["robustness"]) == {"fgsm eps=0.1", "pgd eps=0.1"} for r in doc["rows"])
     assert doc["frameworks"]["agreement"] > 0.9 and doc["frameworks"]["frameworks"]["pytorch"]["accuracy"] > 0.9
     assert {e["target"] for e in doc["environments"]} == {"host", "chrome"}

@@ -285,13 +285,13 @@ async function inferencePhases(job, runtime, inputs, timings, ctx) {
   }
 
   memory.addPeaks(await inferencePeakBytes(runtime, feeds[0]));
-  if (ctx.page.profile) ctx.profile = await profileNodes(job, runtime, feeds);
+  if (ctx.page.profile || job.runtime.profile) ctx.profile = await profileNodes(job, runtime, feeds);
   runtime.dispose(feeds); // first, so tf_bytes after_run is the model plus anything leaked
   memory.snapshot('after_run', runtime);
   return outputs;
 }
 
-/** Per-node times when the page is asked to (?profile=1), after every timed phase; never fails the job. */
+/** Per-node times when asked (job.runtime.profile, or ?profile=1), after every timed phase; never fails the job. */
 async function profileNodes(job, runtime, feeds) {
   setProgress('profile', 0, 1);
   if (typeof runtime.profile !== 'function') {
@@ -419,8 +419,8 @@ async function pageExtra(job, ctx) {
     threads,
     threads_requested: job ? job.runtime.threads || null : null,
     runtime_init_ms: ctx.runtimeInitMs,
-    // tfjs starts its backend before the timed load; tflite-web and ort-web start theirs inside it.
-    load_includes_runtime_init: job ? job.runtime.name !== 'tfjs' : null,
+    // tfjs and litert-js start their runtime (backend, wasm) before the timed load; tflite-web and ort-web inside it.
+    load_includes_runtime_init: runtime ? Boolean(runtime.constructor.loadIncludesRuntimeInit) : null,
     samples: ctx.samples,
     // What a runtime says about itself beyond runtime_used (LiteRT.js: where the outputs were, delegation).
     runtime_details: runtime && typeof runtime.details === 'function' ? runtime.details() : null,

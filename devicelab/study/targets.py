@@ -10,13 +10,10 @@ from devicelab.convert import variants as registry
 from devicelab.errors import DevicelabError, UsageError
 from devicelab.targets.base import Target
 
-# Variant x target-kind pairs that cannot work, with the reason the report gives (not errors: known limits).
-_CANNOT_RUN: dict[tuple[str, str], str] = {
-    ("browser", "tflite-int8"): "tfjs-tflite cannot feed int8-I/O models (it hides their quantization)",
-    # Seen in Chromium with tfjs-tflite 0.0.1-alpha.10: "Failed to create TFLiteWebModelRunner: Can't initialize
-    # model" for every dynamic-range (hybrid int8 weight) model; its WASM build lacks the hybrid kernels.
-    ("browser", "tflite-dynamic-int8"): "tfjs-tflite cannot initialize dynamic-range (hybrid) models",
-}
+# Variant x target-kind pairs that cannot work, with the reason the report gives (not errors: known limits). Empty
+# since LiteRT.js is the browser's TFLite runtime: it runs the int8-I/O and dynamic-range variants tfjs-tflite could
+# not.
+_CANNOT_RUN: dict[tuple[str, str], str] = {}
 
 
 @dataclass

@@ -64,10 +64,23 @@ export async function readManifest(job, modelUrl) {
   return { inputs: manifest.inputs || [], outputs: manifest.outputs || [] };
 }
 
-/** {scale, zero_point} of tensor k of a manifest list: by name when it names it, else by position; or null. */
-export function quantizationOf(entries, name, k) {
-  const entry = entries.find((e) => bareName(e.name) === bareName(name)) || entries[k];
+/**
+ * {scale, zero_point} of a model tensor from a manifest list, or null: the entry of the same name; else the only
+ * entry of the same dtype and shape (manifests list tensors in the file's order, which need not be the
+ * signature's); else the entry at the same position.
+ */
+export function quantizationOf(entries, name, k, dtype = null, shape = null) {
+  const sameShape = (e) => e.dtype === dtype && shape && e.shape && e.shape.length === shape.length &&
+    e.shape.every((d, i) => d === shape[i]);
+  const alike = dtype ? entries.filter(sameShape) : [];
+  const entry = entries.find((e) => bareName(e.name) === bareName(name)) || (alike.length === 1 ? alike[0] : null) ||
+    entries[k];
   return entry && entry.quantization ? entry.quantization : null;
+}
+
+/** Outputs in the model's own order: signature keys (output_0, output_1, ...) sorted naturally. */
+export function inSignatureOrder(outputs) {
+  return outputs.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
 }
 
 const INTEGER_RANGES = { int8: [-128, 127], uint8: [0, 255] };

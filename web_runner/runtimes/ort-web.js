@@ -17,6 +17,7 @@ const PROFILE_RUNS = 10;
 export class OrtWebRuntime {
   static runtimeName = 'ort-web';
   static backends = ['wasm', 'webgpu', 'webnn'];
+  static loadIncludesRuntimeInit = true;
 
   constructor(job, page = {}) {
     this.job = job;

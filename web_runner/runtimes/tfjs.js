@@ -2,7 +2,7 @@
  * TF.js graph models on the cpu, wasm, webgl or webgpu backend.
  *
  * Every runtime module exports one class of the same shape (the twin of devicelab/runtimes/base.py):
- *   static runtimeName, static backends (first = default)
+ *   static runtimeName, static backends (first = default), static loadIncludesRuntimeInit
  *   init()      start the runtime, outside the timed load (like importing the library in Python)
  *   load(url)   timed
  *   prepare(sample) per sample, untimed: [{name, dtype, shape, data}] -> what run() eats
@@ -12,7 +12,9 @@
  * Optional: memoryBytes(), profilePeakBytes(feed), profile(feeds) -> {method, runs, nodes: [{node, op_type,
  *   provider, calls, total_us, mean_us}]} (per-node times, untimed, only when the page is asked to profile).
  */
-import { JobError, errorText, loadScripts, modulePath, requestedThreads, toFloat32 } from './common.js';
+import {
+  JobError, castTo, errorText, feedOrder, inSignatureOrder, loadScripts, modulePath, requestedThreads, toFloat32,
+} from './common.js';
 
 const SCRIPTS = {
   tf: modulePath('@tensorflow/tfjs/dist/tf.min.js'),
@@ -24,6 +26,7 @@ const WASM_DIR = modulePath('@tensorflow/tfjs-backend-wasm/dist/');
 export class TfjsRuntime {
   static runtimeName = 'tfjs';
   static backends = ['wasm', 'cpu', 'webgl', 'webgpu'];
+  static loadIncludesRuntimeInit = false;
 
   constructor(job) {
     this.job = job;
@@ -82,15 +85,28 @@ export class TfjsRuntime {
   async load(url) {
     this.model = await tf.loadGraphModel(url);
     this.outputNames = this.model.outputNodes || [];
+    this.inputInfo = this.model.inputs || [];
+    this.order = this.inputInfo.length ? feedOrder(this.inputInfo.map((i) => i.name), this.job, 'tfjs')
+      : this.job.inputs.map((_, i) => i);
   }
 
   prepare(sample) {
-    // tfjs has no int8/uint8/int64 tensors: those arrive as int32.
-    return sample.map((t) => tf.tensor(t.data, t.shape, ['float32', 'bool'].includes(t.dtype) ? t.dtype : 'int32'));
+    // tfjs tensors are float32, int32 or bool: each input gets the dtype the graph declares (int64 ids -> int32,
+    // int8/uint8 -> int32, float16 -> float32), else the nearest one to the job's.
+    const tensors = this.order.map((j, i) => {
+      const t = sample[j];
+      const declared = this.inputInfo[i] && this.inputInfo[i].dtype;
+      const dtype = ['float32', 'int32', 'bool'].includes(declared) ? declared
+        : t.dtype.startsWith('float') ? 'float32' : t.dtype === 'bool' ? 'bool' : 'int32';
+      return tf.tensor(castTo(t.data, dtype === 'bool' ? 'uint8' : dtype), t.shape, dtype);
+    });
+    if (tensors.length === 1) return tensors;
+    // Several inputs go by name: execute() maps an array by the graph's own input order.
+    return [Object.fromEntries(tensors.map((tensor, i) => [this.inputInfo[i].name, tensor]))];
   }
 
   async run(feed) {
-    const input = feed.length === 1 ? feed[0] : feed;
+    const input = feed[0] instanceof tf.Tensor ? (feed.length === 1 ? feed[0] : feed) : feed[0];
     let out;
     if (this.async) {
       out = await this.model.executeAsync(input);
@@ -119,11 +135,13 @@ export class TfjsRuntime {
     const outputs = raw.tensors.map((t, k) => ({ name: this.outputNames[k] || `output_${k}`, shape: t.shape,
       data: toFloat32(raw.data[k]) }));
     this.release(raw);
-    return outputs;
+    // A SavedModel signature is a map: its outputs (output_0, output_1... from Keras) come in any order, and
+    // execute() keeps that order. The model's own order is the keys' natural order (untimed: done here).
+    return inSignatureOrder(outputs);
   }
 
   dispose(feeds) {
-    for (const feed of feeds) tf.dispose(feed);
+    for (const feed of feeds) for (const f of feed) tf.dispose(f instanceof tf.Tensor ? f : Object.values(f));
   }
 
   memoryBytes() {

@@ -6,7 +6,7 @@
  * parameters from the artifact's manifest.json, as litert-js does).
  */
 import {
-  JobError, dequantize, loadScripts, modulePath, quantizationOf, quantize, readManifest, requestedThreads, toFloat32,
+  JobError, castTo, dequantize, loadScripts, modulePath, quantizationOf, quantize, readManifest, requestedThreads, toFloat32,
 } from './common.js';
 
 const SCRIPTS = {
@@ -21,6 +21,7 @@ const VERSION = '0.0.1-alpha.10';
 export class TfliteWebRuntime {
   static runtimeName = 'tflite-web';
   static backends = ['wasm'];
+  static loadIncludesRuntimeInit = true;
 
   constructor(job) {
     this.job = job;
@@ -111,7 +112,11 @@ export class TfliteWebRuntime {
     return this.runner.getInputs().map((info, i) => {
       const t = sample[i];
       const Typed = { int8: Int8Array, uint8: Uint8Array }[info.dataType];
-      if (!Typed || !t.dtype.startsWith('float')) return t.data;
+      if (!Typed || !t.dtype.startsWith('float')) {
+        // The interpreter's buffer has the model's dtype: int64 ids for an int32 input are cast, not mixed.
+        const known = ['float32', 'int32', 'int64', 'int8', 'uint8', 'bool'].includes(info.dataType);
+        return known && info.dataType !== t.dtype ? castTo(t.data, info.dataType) : t.data;
+      }
       return quantize(t.data, quantizationOf(this.quantization.inputs, info.name, i), info.dataType, Typed, info.name);
     });
   }
