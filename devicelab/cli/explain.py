@@ -108,9 +108,9 @@ def _show_profile(profile: dict[str, Any]) -> None:
     table = Table(title=f"Per-operator times ({profile['runs']} runs, {escape(profile['source'])})")
     for column in ("op", "type", "provider", "ms/run"):
         table.add_column(column, justify="right" if column == "ms/run" else "left")
-    for op in profile["ops"]:
+    for op in profile["operators"]:
         table.add_row(escape(op["name"]), escape(str(op["op_type"])), escape(str(op["provider"])),
-                      f"{op['ms_per_run']:.4f}")
+                      f"{op['mean_ms']:.4f}")
     console.print(table)
     console.print(f"ops {profile['ops_ms_mean']:.4f} ms of {profile['run_ms_mean']:.4f} ms per inference; on "
                   f"{escape(profile['requested_provider'])}: {profile['share_ops_on_requested']:.0%} of ops, "

@@ -282,6 +282,8 @@ def _profile(api: Any, model: str | Path, variant: str, data: str | None, calibr
     if not measured.ok or measured.result is None:
         raise measured.error or RuntimeUnavailableError(f"profiling {variant} failed")
     profile = dict(measured.result.extra.get("profile") or {})
-    profile["available"] = bool(profile)
+    profile["available"] = "operators" in profile
+    if not profile["available"]:
+        profile["reason"] = profile.get("error") or "the runtime gave no per-operator table"
     profile["row_id"] = measured.row_id
     return profile

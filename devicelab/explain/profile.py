@@ -38,7 +38,7 @@ def summarize_ort(events: Iterable[dict[str, Any]], requested: str) -> dict[str,
         row["total_us"] += float(event.get("dur", 0))
     count = max(len(runs), 1)
     table = [{"name": r["name"], "op_type": r["op_type"], "provider": r["provider"], "calls": r["calls"],
-              "ms_per_run": round(r["total_us"] / count / 1000.0, 6)} for r in ops.values()]
+              "mean_ms": round(r["total_us"] / count / 1000.0, 6)} for r in ops.values()]
     op_time = sum(r["total_us"] for r in ops.values())
     on_requested = [r for r in ops.values() if r["provider"] == requested]
     return {
@@ -49,10 +49,10 @@ def summarize_ort(events: Iterable[dict[str, Any]], requested: str) -> dict[str,
         "ops_ms_mean": round(op_time / count / 1000.0, 6),
         "share_ops_on_requested": round(len(on_requested) / len(ops), 4) if ops else None,
         "share_time_on_requested": round(sum(r["total_us"] for r in on_requested) / op_time, 4) if op_time else None,
-        "ops": table,
+        "operators": table,
     }
 
 
 def fallback_ops(profile: dict[str, Any]) -> list[dict[str, Any]]:
     """The ops that ran somewhere other than the requested provider."""
-    return [op for op in profile.get("ops", []) if op.get("provider") != profile.get("requested_provider")]
+    return [op for op in profile.get("operators", []) if op.get("provider") != profile.get("requested_provider")]
