@@ -171,6 +171,11 @@ def test_layouts_are_aligned_before_comparing() -> None:
     ref = np.arange(2 * 4 * 5 * 3, dtype=np.float32).reshape(2, 4, 5, 3)  # NHWC
     aligned, layout = core.align(ref, np.transpose(ref, (0, 3, 1, 2)))  # what tf2onnx computes (NCHW)
     assert layout == "NCHW->NHWC" and np.array_equal(aligned, ref)
+    square = np.random.default_rng(0).normal(size=(1, 6, 6, 6)).astype(np.float32)
+    # C == H == W: the NCHW tensor has the NHWC shape too, and must still be transposed (found on a 32x32x32 conv)
+    aligned, layout = core.align(square, np.transpose(square, (0, 3, 1, 2)))
+    assert layout == "NCHW->NHWC" and np.array_equal(aligned, square)
+    assert core.align(square, square)[1] is None
     assert core.align(ref, ref.reshape(2, -1))[1] == "reshape"
     assert core.align(ref, np.zeros((2, 7), np.float32)) is None
 

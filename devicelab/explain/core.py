@@ -113,21 +113,23 @@ def score(layer: str, reference: np.ndarray, tensor: VariantTensor) -> LayerStat
 def align(reference: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, str | None] | None:
     """Lay ``value`` out like ``reference``: same shape as it is; channels-first transposed to channels-last
     (tf2onnx computes convolutions in NCHW); the same elements in another rank reshaped (Flatten)."""
-    if value.shape == reference.shape:
-        return value, None
     if value.size != reference.size:
         return None
     if value.ndim == reference.ndim and value.ndim >= 3:
-        fits = []
-        for perm in itertools.permutations(range(1, value.ndim)):
-            order = (0, *perm)
-            if tuple(value.shape[i] for i in order) == reference.shape:
-                fits.append(order)
+        fits = [(0, *perm) for perm in itertools.permutations(range(1, value.ndim))
+                if tuple(value.shape[i] for i in (0, *perm)) == reference.shape]
+        if len(fits) == 1 and fits[0] == tuple(range(value.ndim)):
+            return value, None
         if fits:
-            # Square tensors fit several layouts: keep the one that agrees best (a transposed tensor does not).
+            # Square tensors (C == H == W) fit several layouts, the untouched one included: keep the one that
+            # agrees best (a tensor read in the wrong layout does not agree at all).
             best = max(fits, key=lambda o: cosine(reference, np.transpose(value, o)))
+            if best == tuple(range(value.ndim)):
+                return value, None
             label = "NCHW->NHWC" if best == (0, *range(2, value.ndim), 1) else f"transpose{best}"
             return np.transpose(value, best), label
+    if value.shape == reference.shape:
+        return value, None
     if value.shape[0] == reference.shape[0]:
         return value.reshape(reference.shape), "reshape"
     return None
