@@ -195,3 +195,18 @@ def test_cli_writes_the_json_document(files: dict[str, Path], tmp_path: Path) ->
                          capture_output=True, text=True, timeout=300)
     if sys.platform != "darwin":
         assert bad.returncode == 1 and "needs macOS" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_onnx_source_layers_are_its_tensors_and_fix_keeps_what_was_fused(files: dict[str, Path],
+                                                                         tmp_path: Path) -> None:
+    fp32 = api.convert(files["planted"], variants=["onnx-fp32"], cache=files["cache"]).conversions[0].artifact
+    source = tmp_path / "planted.onnx"
+    source.write_bytes(fp32.model_path.read_bytes())
+    report = api.explain(source, "onnx-int8-static", data=str(files["eval"]), calibration=str(files["calib"]),
+                         cache=files["cache"], fix=True)
+    assert report.first_divergent_layer.endswith("spiky_1/Relu:0")
+    # The MatMul before the Relu has no tensor of its own in the QDQ model (quantized together): listed, and
+    # kept in float by the fix with the layer it is part of.
+    assert any(u.endswith("spiky_1/MatMul:0") for u in report.comparison.unmatched)
+    assert report.fix.within_bound and report.fix.chosen.agreement == 1.0
+    assert report.fix.tried[0].kept_float[:2] == [n for n in report.fix.tried[0].kept_float if "spiky" in n]

@@ -119,8 +119,11 @@ def _module(fmt: str) -> Any:
         raise UsageError("explaining Core ML variants is not implemented yet",
                          hint="explain the tflite or onnx variants of this model")
     if fmt == "executorch":
-        raise UsageError("explaining ExecuTorch variants is not implemented yet (its Inspector sees only ops "
-                         "outside the XNNPACK delegate)", hint="explain the tflite or onnx variants")
+        raise UsageError("explaining ExecuTorch variants layer by layer is not implemented yet: devicelab lowers "
+                         "them to XNNPACK, whose delegate computes its ops inside one call that writes no "
+                         "intermediate tensors (ETDump's debug buffer sees only ops outside it)",
+                         hint="per-operator times work: devicelab measure MODEL --variant executorch-fp32 "
+                         "--profile; explain the onnx variants for layer errors")
     if fmt == "tfjs":
         raise UsageError("explaining TF.js variants runs in the browser, which is not implemented yet",
                          hint="explain the tflite or onnx variants on the host")
@@ -148,9 +151,10 @@ def explain(model: str | Path, variant: str, *, target: str = "host", data: str 
     chosen = registry.get(variant)
     module = _module(chosen.format)
     source = load_source(model, cache)
-    if source.format == "savedmodel":
-        raise UsageError("explain compares layers of Keras and ONNX sources; a SavedModel has no layer list",
-                         hint="give the .keras file the SavedModel was exported from")
+    if source.format not in ("keras", "onnx"):
+        raise UsageError(f"explain compares against the layers of Keras and ONNX sources; a {source.format} "
+                         "source is not supported yet",
+                         hint="give the .keras file (or an ONNX export) of the model")
     spec = data or source.dataset_hint
     if not spec:
         raise DataError(f"no dataset given for {source.name}", hint="pass --data (a dataset name, .npz, IDX file "
@@ -174,8 +178,8 @@ def explain(model: str | Path, variant: str, *, target: str = "host", data: str 
         report.notes.append(f"{len(comparison.unmatched)} layer(s) have no tensor of their own in the variant "
                             "(fused into the next op, or folded away): " + ", ".join(comparison.unmatched))
     if fix:
-        report.fix = _fix(api, source, chosen, comparison, report, x, names, ref_outputs, calibration, cache,
-                          module, progress)
+        report.fix = _fix(api, source, chosen, comparison, list(reference), report, x, names, ref_outputs,
+                          calibration, cache, module, progress)
     if profile:
         report.profile = _profile(api, model, variant, data, calibration, samples, cache, store, chosen.format)
     return report
@@ -229,7 +233,23 @@ def _measure_variant(api: Any, source: Any, name: str, kept: list[str], x: list[
     return Candidate(name, _agreement(outputs, ref_outputs), size, kept)
 
 
-def _fix(api: Any, source: Any, chosen: Any, comparison: Comparison, report: ExplainReport, x: list[np.ndarray],
+def _fix_steps(comparison: Comparison, all_layers: list[str]) -> list[list[str]]:
+    """What each --fix attempt adds: the divergent layer, then the next matched layers one by one, each with
+    the unmatched layers just before it (fused into it: their ops compute its tensor, so they go float too)."""
+    matched = [s.layer for s in comparison.layers]
+    start = matched.index(comparison.first_divergent or "")
+    steps = []
+    for layer in matched[start:start + FIX_MAX_LAYERS]:
+        at = all_layers.index(layer)
+        before = at
+        while before > 0 and all_layers[before - 1] in comparison.unmatched:
+            before -= 1
+        steps.append(all_layers[before:at + 1])
+    return steps
+
+
+def _fix(api: Any, source: Any, chosen: Any, comparison: Comparison, all_layers: list[str], report: ExplainReport,
+         x: list[np.ndarray],
          names: list[str], ref_outputs: list[np.ndarray], calibration: str | None, cache: Path, module: Any,
          progress: Any) -> Fix | None:
     from devicelab.explain import selective
@@ -245,12 +265,10 @@ def _fix(api: Any, source: Any, chosen: Any, comparison: Comparison, report: Exp
         return None
     full = _measure_variant(api, source, base, [], x, names, ref_outputs, calibration, cache, module)
     fp32 = _measure_variant(api, source, _FP32[chosen.format], [], x, names, ref_outputs, None, cache, module)
-    order = [s.layer for s in comparison.layers]
     kept = list(getattr(chosen, "keep_float", ()))
-    start = order.index(comparison.first_divergent)
     tried: list[Candidate] = []
-    for layer in order[start:start + FIX_MAX_LAYERS]:
-        kept.append(layer)
+    for step in _fix_steps(comparison, all_layers):
+        kept.extend(layer for layer in step if layer not in kept)
         name = selective.name_for(base, kept)
         _tick(progress, f"fix {name}", 0)
         candidate = _measure_variant(api, source, name, list(kept), x, names, ref_outputs, calibration, cache,

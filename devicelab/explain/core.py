@@ -27,6 +27,7 @@ import numpy as np
 FLOOR_DB = 10.0
 DROP_DB = 15.0
 CEILING_DB = 60.0
+_DQ_SUFFIX = "_DequantizeLinear_Output"  # what onnxruntime's QDQ quantizer appends to a dequantized tensor
 
 
 @dataclass
@@ -182,7 +183,10 @@ def compare(reference: dict[str, np.ndarray], tensors: Iterable[VariantTensor],
     names = LayerNames(list(reference))
     candidates: dict[str, list[VariantTensor]] = {}
     for tensor in tensors:
-        owner = names.owner(f"{tensor.name};{tensor.origin}" if tensor.origin else tensor.name)
+        # ONNX sources: layers are tensor names, met again as they are or after their DequantizeLinear.
+        exact = tensor.name.removesuffix(_DQ_SUFFIX)
+        owner = exact if exact in names.order else \
+            names.owner(f"{tensor.name};{tensor.origin}" if tensor.origin else tensor.name)
         if owner is not None:
             candidates.setdefault(owner, []).append(tensor)
     for layer, tensor in (output_tensors or {}).items():
