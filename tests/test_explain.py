@@ -210,3 +210,16 @@ def test_onnx_source_layers_are_its_tensors_and_fix_keeps_what_was_fused(files: 
     assert any(u.endswith("spiky_1/MatMul:0") for u in report.comparison.unmatched)
     assert report.fix.within_bound and report.fix.chosen.agreement == 1.0
     assert report.fix.tried[0].kept_float[:2] == [n for n in report.fix.tried[0].kept_float if "spiky" in n]
+
+
+def test_layer_names_with_keras_trace_suffixes() -> None:
+    # LeNet-5 as TFLite names it: 'conv2d' is traced as 'conv2d_1' and 'conv2d_1' as 'conv2d_1_2'.
+    layers = ["conv2d", "average_pooling2d", "conv2d_1", "flatten", "dense", "probabilities"]
+    tensors = ["lenet5_1/conv2d_1/Relu;lenet5_1/conv2d_1/BiasAdd", "lenet5_1/average_pooling2d_1/AvgPool",
+               "lenet5_1/conv2d_1_2/Relu;lenet5_1/conv2d_1_2/Conv2D", "lenet5_1/flatten_1/Reshape",
+               "lenet5_1/dense_1/MatMul;lenet5_1/dense_1/Relu", "PartitionedCall:0"]
+    names = core.LayerNames(layers, tensors)
+    assert [names.owner(t) for t in tensors] == [*layers[:5], None]
+    # Names traced without suffixes match as they are.
+    plain = core.LayerNames(["conv2d", "conv2d_1"], ["model/conv2d/Relu", "model/conv2d_1/Relu"])
+    assert plain.owner("model/conv2d_1/Relu") == "conv2d_1" and plain.owner("model/conv2d/Relu") == "conv2d"

@@ -142,24 +142,33 @@ def align(reference: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, str | N
 class LayerNames:
     """Finds which source layers a tensor or node name mentions.
 
-    Names are paths ('planted_1/spiky_1/MatMul'), several joined by ';' when TFLite fused ops. Keras 3
-    traces each layer under its name plus a '_N' suffix when the model is traced again: a component names
-    a layer when it equals the layer's name, or the name plus '_<digits>'.
+    Names are paths ('planted_1/spiky_1/MatMul'), several joined by ';' when TFLite fused ops. Keras 3 traces
+    every layer under its name plus a '_N' suffix ('conv2d' as 'conv2d_1', 'conv2d_1' as 'conv2d_1_2'), so
+    a component like 'conv2d_1' is ambiguous. ``names`` (every name of the variant) settles it: when more
+    components name a layer only once a '_N' is stripped than only as they are, every component is stripped
+    once; otherwise a component names the layer it equals, or else the one it names once stripped.
     """
 
-    def __init__(self, layers: Sequence[str]) -> None:
+    def __init__(self, layers: Sequence[str], names: Iterable[str] = ()) -> None:
         self.order = {name: k for k, name in enumerate(layers)}
+        exact_only = strip_only = 0
+        for part in {p for name in names for p in _components(name)}:
+            stripped = re.sub(r"_\d+$", "", part)
+            exact, unsuffixed = part in self.order, stripped != part and stripped in self.order
+            exact_only += exact and not unsuffixed
+            strip_only += unsuffixed and not exact
+        self.strip = strip_only > exact_only
+
+    def _layer(self, part: str) -> str | None:
+        stripped = re.sub(r"_\d+$", "", part)
+        if self.strip and stripped != part:
+            return stripped if stripped in self.order else None
+        if part in self.order:
+            return part
+        return stripped if stripped != part and stripped in self.order else None
 
     def mentioned(self, name: str) -> list[str]:
-        found: set[str] = set()
-        for path in re.split(r"[;,]", name):
-            for part in re.split(r"[/:]", path):
-                if part in self.order:
-                    found.add(part)
-                    continue
-                stripped = re.sub(r"_\d+$", "", part)
-                if stripped != part and stripped in self.order:
-                    found.add(stripped)
+        found = {layer for part in _components(name) if (layer := self._layer(part)) is not None}
         return sorted(found, key=self.order.__getitem__)
 
     def owner(self, name: str) -> str | None:
@@ -167,6 +176,10 @@ class LayerNames:
         output is the output of its last layer)."""
         mentioned = self.mentioned(name)
         return mentioned[-1] if mentioned else None
+
+
+def _components(name: str) -> list[str]:
+    return [part for path in re.split(r"[;,]", name) for part in re.split(r"[/:]", path) if part]
 
 
 def compare(reference: dict[str, np.ndarray], tensors: Iterable[VariantTensor],
@@ -180,7 +193,8 @@ def compare(reference: dict[str, np.ndarray], tensors: Iterable[VariantTensor],
     variant tensor lost the layer's name (TFLite calls the model output 'StatefulPartitionedCall:0').
     """
     threshold = threshold or Threshold()
-    names = LayerNames(list(reference))
+    tensors = list(tensors)
+    names = LayerNames(list(reference), [f"{t.name};{t.origin}" for t in tensors])
     candidates: dict[str, list[VariantTensor]] = {}
     for tensor in tensors:
         # ONNX sources: layers are tensor names, met again as they are or after their DequantizeLinear.

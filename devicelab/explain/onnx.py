@@ -121,7 +121,7 @@ def convert_selective(fp32_model: Path, calibration: list[np.ndarray], keep_floa
         with captured_output():
             quantization.quant_pre_process(str(fp32_model), str(prepared))
     graph = onnx.load(str(prepared)).graph
-    names = LayerNames(layers)
+    names = LayerNames(layers, [";".join([n.name, *n.output]) for n in graph.node])
     exclude = [node.name for node in graph.node
                if names.owner(";".join([node.name, *node.output])) in keep_float
                or any(out in keep_float for out in node.output)]  # ONNX sources: layers are output names

@@ -106,7 +106,6 @@ def convert_selective(source: Any, calibration: list[np.ndarray], keep_float: li
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=plain)
-    names = LayerNames(layers)
     from devicelab.runtimes.tflite import _signature_order
 
     # Model outputs lose their layer's name ('StatefulPartitionedCall:0'): they belong to the output layers.
@@ -115,6 +114,7 @@ def convert_selective(source: Any, calibration: list[np.ndarray], keep_float: li
     denylist = []
     produced = [int(i) for op in interpreter._get_ops_details() for i in op["outputs"] if i >= 0]
     details = {d["index"]: d for d in interpreter.get_tensor_details()}
+    names = LayerNames(layers, [d["name"] for d in details.values()])
     for index in dict.fromkeys(produced):
         name = details[index]["name"]
         owner = names.owner(name) or outputs.get(index)
