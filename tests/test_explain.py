@@ -223,3 +223,16 @@ def test_layer_names_with_keras_trace_suffixes() -> None:
     # Names traced without suffixes match as they are.
     plain = core.LayerNames(["conv2d", "conv2d_1"], ["model/conv2d/Relu", "model/conv2d_1/Relu"])
     assert plain.owner("model/conv2d_1/Relu") == "conv2d_1" and plain.owner("model/conv2d/Relu") == "conv2d"
+
+
+def test_a_fused_tensor_named_after_its_first_layer_goes_to_the_layer_it_holds() -> None:
+    # TFLite names a Conv2D + BatchNormalization output after the Conv2D only (found on a conv/bn model).
+    rng = np.random.default_rng(0)
+    conv = rng.normal(size=(8, 4, 4, 3)).astype(np.float32)
+    bn = 3.0 * conv + 1.0
+    head = bn.reshape(8, -1)[:, :5]
+    tensors = [core.VariantTensor("m_1/conv_1/Conv2D;m_1/conv_1/BiasAdd", bn.copy()),
+               core.VariantTensor("m_1/head_1/MatMul", head.copy())]
+    found = core.compare({"conv": conv, "bn": bn, "head": head}, tensors)
+    assert [s.layer for s in found.layers] == ["bn", "head"] and found.unmatched == ["conv"]
+    assert found.first_divergent is None

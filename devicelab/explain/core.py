@@ -205,19 +205,42 @@ def compare(reference: dict[str, np.ndarray], tensors: Iterable[VariantTensor],
             candidates.setdefault(owner, []).append(tensor)
     for layer, tensor in (output_tensors or {}).items():
         candidates.setdefault(layer, []).append(tensor)
-    stats: list[LayerStat] = []
-    unmatched: list[str] = []
+    found: dict[str, tuple[LayerStat, VariantTensor]] = {}
     for layer, ref in reference.items():
-        stat = None
         for tensor in reversed(candidates.get(layer, [])):
             stat = score(layer, ref, tensor)
             if stat is not None:
+                found[layer] = (stat, tensor)
                 break
-        if stat is None:
-            unmatched.append(layer)
-        else:
-            stats.append(stat)
+    _follow_fusions(reference, found)
+    stats = [found[layer][0] for layer in reference if layer in found]
+    unmatched = [layer for layer in reference if layer not in found]
     return Comparison(stats, unmatched, first_divergent(stats, threshold), threshold)
+
+
+def _follow_fusions(reference: dict[str, np.ndarray], found: dict[str, tuple[LayerStat, VariantTensor]]) -> None:
+    """A fused op's tensor may carry only its first layer's name: TFLite names a Conv2D + BatchNormalization
+    output after the Conv2D. When the layers right after a matched one have no tensor of their own, the
+    tensor is scored against each of them too, and moves to the one it agrees with by 3 dB more."""
+    order = list(reference)
+    for k, layer in enumerate(order):
+        if layer not in found:
+            continue
+        stat, tensor = found[layer]
+        best = stat
+        for follower in order[k + 1:]:
+            if follower in found:
+                break
+            other = score(follower, reference[follower], tensor)
+            if other is not None and _db(other) > _db(best) + 3.0:
+                best = other
+        if best is not stat:
+            del found[layer]
+            found[best.layer] = (best, tensor)
+
+
+def _db(stat: LayerStat) -> float:
+    return math.inf if stat.sqnr_db is None else stat.sqnr_db
 
 
 def first_divergent(stats: Sequence[LayerStat], threshold: Threshold) -> str | None:

@@ -46,8 +46,9 @@ class OnnxRuntime(Runtime):
 
         self._provider = _PROVIDERS.get(self.spec.delegate or "cpu", "")
         if self._provider not in ort.get_available_providers():
+            here = [name for name, provider in _PROVIDERS.items() if provider in ort.get_available_providers()]
             raise RuntimeUnavailableError(f"ONNX Runtime provider '{self.spec.delegate}' is not available here",
-                                          hint="the PC build of onnxruntime has the cpu provider")
+                                          hint=f"this onnxruntime build has: {', '.join(here)}")
         self._path = model_path
         try:
             self.session = self._session(model_path)
