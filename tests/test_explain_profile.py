@@ -82,3 +82,15 @@ def test_summary_of_a_profile_trace() -> None:
     assert table["run_ms_mean"] == 0.1 and table["ops_ms_mean"] == 0.09
     assert table["share_ops_on_requested"] == 0.5 and table["share_time_on_requested"] == round(60 / 90, 4)
     assert [op["name"] for op in fallback_ops(table)] == ["b"]
+
+
+def test_measure_cli_says_where_the_ops_ran(conv_model: dict[str, Path]) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "devicelab", "measure", str(conv_model["model"]), "--variant",
+                           "onnx-fp32", "--data", str(conv_model["data"]), "--delegate", "azure", "--profile",
+                           "--runs", "2", "--min-seconds", "0", "--cache-dir", str(conv_model["cache"]),
+                           "--store", str(conv_model["store"])], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "0% of them and 0% of op time on AzureExecutionProvider" in " ".join(done.stdout.split())
