@@ -151,6 +151,8 @@ def test_core_ml_needs_macos_and_other_formats_say_not_yet(files: dict[str, Path
             _explain(files, "planted", "coreml-fp32")
     with pytest.raises(UsageError, match="browser"):
         _explain(files, "planted", "tfjs-fp32")
+    with pytest.raises(UsageError, match="XNNPACK"):
+        _explain(files, "planted", "executorch-fp32")
     with pytest.raises(UsageError, match="host only"):
         _explain(files, "planted", "tflite-fp32", target="chrome")
 
@@ -236,3 +238,27 @@ def test_a_fused_tensor_named_after_its_first_layer_goes_to_the_layer_it_holds()
     found = core.compare({"conv": conv, "bn": bn, "head": head}, tensors)
     assert [s.layer for s in found.layers] == ["bn", "head"] and found.unmatched == ["conv"]
     assert found.first_divergent is None
+
+
+def test_onnx_figures_agree_with_onnxruntimes_own_qdq_debugger(files: dict[str, Path], tmp_path: Path) -> None:
+    """The second source: onnxruntime.quantization.qdq_loss_debug on the same QDQ file gives the same SQNR."""
+    from onnxruntime.quantization import qdq_loss_debug, quant_pre_process
+
+    report = _explain(files, "planted", "onnx-int8-static")
+    made = api.convert(files["planted"], variants=["onnx-fp32", "onnx-int8-static"], calibration=str(files["calib"]),
+                       cache=files["cache"])
+    arts = {c.variant: c.artifact for c in made.conversions}
+    quant_pre_process(str(arts["onnx-fp32"].model_path), str(tmp_path / "float.onnx"))
+    x = np.load(files["eval"])["x"]
+    activations = []
+    for name, path in (("float", tmp_path / "float.onnx"), ("qdq", arts["onnx-int8-static"].model_path)):
+        qdq_loss_debug.modify_model_output_intermediate_tensors(str(path), str(tmp_path / f"{name}-all.onnx"))
+        activations.append(qdq_loss_debug.collect_activations(str(tmp_path / f"{name}-all.onnx"),
+                                                              [{"x": x[i:i + 1]} for i in range(len(x))]))
+    errors = qdq_loss_debug.compute_activation_error(qdq_loss_debug.create_activation_matching(activations[1],
+                                                                                                activations[0]))
+    ours = {s.tensor.removesuffix("_DequantizeLinear_Output"): s.sqnr_db for s in report.comparison.layers}
+    theirs = {name: e["xmodel_err"] for name, e in errors.items() if name in ours}
+    assert len(theirs) == 3
+    for name, value in theirs.items():
+        assert ours[name] == pytest.approx(value, abs=0.05), name
