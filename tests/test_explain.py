@@ -222,6 +222,10 @@ def test_layer_names_with_keras_trace_suffixes() -> None:
                "lenet5_1/dense_1/MatMul;lenet5_1/dense_1/Relu", "PartitionedCall:0"]
     names = core.LayerNames(layers, tensors)
     assert [names.owner(t) for t in tensors] == [*layers[:5], None]
+    # A layer named like the model (zoo 'lstm'): the model's scope heading every path is not that layer.
+    rnn = ["lstm_1/embedding_1/GatherV2", "lstm_1/lstm_1/transpose", "lstm_1/lstm_1/lstm_cell/mul_2"]
+    assert [core.LayerNames(["embedding", "lstm", "probabilities"], rnn).owner(t) for t in rnn] == \
+        ["embedding", "lstm", "lstm"]
     # Names traced without suffixes match as they are.
     plain = core.LayerNames(["conv2d", "conv2d_1"], ["model/conv2d/Relu", "model/conv2d_1/Relu"])
     assert plain.owner("model/conv2d_1/Relu") == "conv2d_1" and plain.owner("model/conv2d/Relu") == "conv2d"

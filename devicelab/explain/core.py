@@ -151,8 +151,14 @@ class LayerNames:
 
     def __init__(self, layers: Sequence[str], names: Iterable[str] = ()) -> None:
         self.order = {name: k for k, name in enumerate(layers)}
+        names = list(names)
+        # The model's own scope ('lstm_1/' for a model named 'lstm') heads most paths: it names no layer, even
+        # when a layer shares the model's name.
+        heads = [path.split("/")[0] for name in names for path in re.split(r"[;,]", name) if "/" in path]
+        common = max(set(heads), key=heads.count) if heads else None
+        self.scope = common if common is not None and heads.count(common) > len(heads) / 2 else None
         exact_only = strip_only = 0
-        for part in {p for name in names for p in _components(name)}:
+        for part in {p for name in names for p in self._components(name)}:
             stripped = re.sub(r"_\d+$", "", part)
             exact, unsuffixed = part in self.order, stripped != part and stripped in self.order
             exact_only += exact and not unsuffixed
@@ -167,8 +173,17 @@ class LayerNames:
             return part
         return stripped if stripped != part and stripped in self.order else None
 
+    def _components(self, name: str) -> list[str]:
+        parts = []
+        for path in re.split(r"[;,]", name):
+            pieces = [p for p in re.split(r"[/:]", path) if p]
+            if self.scope is not None and len(pieces) > 1 and path.startswith(self.scope + "/"):
+                pieces = pieces[1:]
+            parts.extend(pieces)
+        return parts
+
     def mentioned(self, name: str) -> list[str]:
-        found = {layer for part in _components(name) if (layer := self._layer(part)) is not None}
+        found = {layer for part in self._components(name) if (layer := self._layer(part)) is not None}
         return sorted(found, key=self.order.__getitem__)
 
     def owner(self, name: str) -> str | None:
@@ -176,10 +191,6 @@ class LayerNames:
         output is the output of its last layer)."""
         mentioned = self.mentioned(name)
         return mentioned[-1] if mentioned else None
-
-
-def _components(name: str) -> list[str]:
-    return [part for path in re.split(r"[;,]", name) for part in re.split(r"[/:]", path) if part]
 
 
 def compare(reference: dict[str, np.ndarray], tensors: Iterable[VariantTensor],
