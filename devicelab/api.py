@@ -626,6 +626,17 @@ def _size(path: Path) -> int:
     return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+# --- explain -----------------------------------------------------------------------------------------
+
+
+def explain(model: str | Path, variant: str, **options: Any) -> Any:
+    """Which layer makes a variant disagree with the original, a remedy (``fix=True``) and where its time
+    goes (``profile=True``): see devicelab.explain.explain for the options; returns its ExplainReport."""
+    from devicelab.explain import explain as run_explain
+
+    return run_explain(model, variant, **options)
+
+
 # --- results -----------------------------------------------------------------------------------------
 
 

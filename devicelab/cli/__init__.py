@@ -17,7 +17,7 @@ from devicelab.cli.app import _print_error, app, finish
 from devicelab.errors import DevicelabError
 
 # Importing a group registers its commands; this order is the order of `devicelab --help`.
-GROUPS = ("convert", "measure", "results", "zoo", "devices", "schema", "batch", "study")
+GROUPS = ("convert", "measure", "explain", "results", "zoo", "devices", "schema", "batch", "study")
 for _group in GROUPS:
     importlib.import_module(f"devicelab.cli.{_group}")
 

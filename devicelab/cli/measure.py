@@ -109,6 +109,12 @@ def _show_measured(measured: list[Any], store: Path | None, title: str, note: st
     for m in measured:
         if m.note:
             console.print(f"[dim]{escape(m.note)}[/dim]")
+        profile = (m.result.extra.get("profile") if m.result is not None else None) or {}
+        if "share_ops_on_requested" in profile:  # --profile on ONNX Runtime: a silent fallback shows here
+            ops, op_time = profile["share_ops_on_requested"], profile["share_time_on_requested"]
+            console.print(f"[dim]{escape(m.variant)}: {len(profile['operators'])} ops profiled, {ops:.0%} of them "
+                          f"and {op_time:.0%} of op time on {escape(profile['requested_provider'])} "
+                          f"(`devicelab explain --profile` shows the table)[/dim]")
     if note:
         console.print(note)
     failed = [m for m in measured if not m.ok]

@@ -22,13 +22,19 @@ _QUANT_ALIASES = {("tfjs", "int8"): "uint8", ("tfjs", "dynamic-int8"): "uint8", 
 
 
 def converter(variant: Variant) -> ModuleType:
-    return CONVERTERS[variant.format]
+    own = getattr(variant, "converter", None)  # selectively quantized variants (explain --fix) bring their own
+    return own if own is not None else CONVERTERS[variant.format]
 
 
 def get(name: str) -> Variant:
     try:
         return VARIANTS[name]
     except KeyError:
+        from devicelab.explain.selective import parse  # what `explain --fix` made: tflite-int8-float-LAYER
+
+        derived = parse(name)
+        if derived is not None:
+            return derived
         import difflib
 
         close = difflib.get_close_matches(name, VARIANTS, n=3)

@@ -1,0 +1,307 @@
+"""Why a variant disagrees with the original, and where its time goes.
+
+    report = explain("model.keras", "tflite-int8", data="eval.npz", calibration="calib.npz", fix=True)
+    report.first_divergent_layer, report.to_json()
+
+The original and the variant run on the same samples; every intermediate tensor of both is captured (the
+reference per source layer, the variant per tensor its runtime exposes), matched to the source's layers by
+name (core), scored (SQNR dB, cosine, max abs error, int8 scale) and the first divergent layer named by the
+rule documented in ``core``. One module per variant format with the same shape: ``capture(model_path, x,
+input_names) -> (tensors, outputs)`` and ``convert_selective(...)`` for ``--fix``.
+
+``fix`` keeps the divergent layer in float32 (a selectively quantized variant, stored in the artifact cache
+like any variant, named ``<base>-float-<layers>``), measures its agreement on the same samples, and when that
+is not back within ``FIX_BOUND`` of the fp32 variant's agreement also keeps the next layer float (its
+consumer re-quantizes the same activation range), up to ``FIX_MAX_LAYERS`` layers.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from devicelab.errors import RuntimeUnavailableError, UsageError
+from devicelab.explain import core
+from devicelab.explain.core import Comparison, Threshold
+
+FIX_BOUND = 0.02  # the fix is good when its agreement is within 2 points of the fp32 variant's
+FIX_MAX_LAYERS = 3
+DEFAULT_SAMPLES = 100
+_FULL_INT8 = {"tflite": "tflite-int8", "onnx": "onnx-int8-static"}
+_FP32 = {"tflite": "tflite-fp32", "onnx": "onnx-fp32"}
+
+
+@dataclass
+class Candidate:
+    """One variant measured on the explain samples: its agreement with the original and its size."""
+
+    variant: str
+    agreement: float | None
+    size_bytes: int | None
+    kept_float: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"variant": self.variant, "agreement": _r(self.agreement), "size_bytes": self.size_bytes}
+
+
+@dataclass
+class Fix:
+    chosen: Candidate
+    full: Candidate  # the full int8 variant
+    fp32: Candidate
+    tried: list[Candidate]
+    within_bound: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"variant": self.chosen.variant, "kept_float": self.chosen.kept_float,
+                "agreement": _r(self.chosen.agreement), "size_bytes": self.chosen.size_bytes,
+                "within_bound": self.within_bound, "bound": FIX_BOUND,
+                "against": {"full": self.full.to_json(), "fp32": self.fp32.to_json()},
+                "tried": [{**c.to_json(), "kept_float": c.kept_float} for c in self.tried]}
+
+
+@dataclass
+class ExplainReport:
+    model: str
+    variant: str
+    target: str
+    runs_on: str
+    samples: int
+    comparison: Comparison
+    agreement: float | None
+    size_bytes: int | None
+    fix: Fix | None = None
+    profile: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def first_divergent_layer(self) -> str | None:
+        return self.comparison.first_divergent
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "variant": self.variant, "target": self.target,
+            "layers": [s.to_json() for s in self.comparison.layers],
+            "first_divergent_layer": self.comparison.first_divergent,
+            "unmatched": self.comparison.unmatched,
+        }
+        if self.fix is not None:
+            doc["fix"] = self.fix.to_json()
+        if self.profile is not None:
+            doc["profile"] = self.profile
+        return doc
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+def _module(fmt: str) -> Any:
+    """The format's explain module, or the clear error of a format that cannot be explained here."""
+    if fmt == "tflite":
+        from devicelab.explain import tflite
+
+        return tflite
+    if fmt == "onnx":
+        from devicelab.explain import onnx
+
+        return onnx
+    if fmt == "coreml":
+        if sys.platform != "darwin":
+            raise RuntimeUnavailableError("explaining Core ML variants needs macOS: Core ML runs the model only "
+                                          "there (coremltools' prediction raises elsewhere)",
+                                          hint="run `devicelab explain` on a Mac, or explain the tflite/onnx "
+                                          "variants here")
+        raise UsageError("explaining Core ML variants is not implemented yet",
+                         hint="explain the tflite or onnx variants of this model")
+    if fmt == "executorch":
+        raise UsageError("explaining ExecuTorch variants layer by layer is not implemented yet: devicelab lowers "
+                         "them to XNNPACK, whose delegate computes its ops inside one call that writes no "
+                         "intermediate tensors (ETDump's debug buffer sees only ops outside it)",
+                         hint="per-operator times work: devicelab measure MODEL --variant executorch-fp32 "
+                         "--profile; explain the onnx variants for layer errors")
+    if fmt == "tfjs":
+        raise UsageError("explaining TF.js variants runs in the browser, which is not implemented yet",
+                         hint="explain the tflite or onnx variants on the host")
+    raise UsageError(f"cannot explain {fmt} variants")
+
+
+def explain(model: str | Path, variant: str, *, target: str = "host", data: str | None = None,
+            calibration: str | None = None, samples: int = DEFAULT_SAMPLES, fix: bool = False,
+            profile: bool = False, threshold: Threshold | None = None, cache: Path | None = None,
+            store: Path | None = None, progress: Any = None) -> ExplainReport:
+    """Compare the variant's intermediate tensors with the original's layer by layer (see the module doc)."""
+    from devicelab import api
+    from devicelab.convert import variants as registry
+    from devicelab.data import load_dataset
+    from devicelab.errors import DataError
+    from devicelab.models import load_source
+    from devicelab.paths import cache_dir
+
+    if target != "host":
+        raise UsageError(f"explain runs on the host only for now, not on '{target}'",
+                         hint="use --target host (TF.js in the browser is not implemented yet)")
+    if samples < 1:
+        raise UsageError("--samples must be at least 1")
+    cache = cache or cache_dir()
+    chosen = registry.get(variant)
+    module = _module(chosen.format)
+    source = load_source(model, cache)
+    if source.format not in ("keras", "onnx"):
+        raise UsageError(f"explain compares against the layers of Keras and ONNX sources; a {source.format} "
+                         "source is not supported yet",
+                         hint="give the .keras file (or an ONNX export) of the model")
+    spec = data or source.dataset_hint
+    if not spec:
+        raise DataError(f"no dataset given for {source.name}", hint="pass --data (a dataset name, .npz, IDX file "
+                        "or image folder)")
+    dataset = load_dataset(spec, split="test", limit=samples)
+    x = api.model_inputs(source, dataset)
+    names = [i.name for i in source.inputs]
+    _tick(progress, "reference", 0)
+    reference, ref_outputs, output_layers = _reference(source, x, names, cache)
+    _tick(progress, "reference", 1)
+
+    artifact, size = _artifact(api, source, variant, calibration, cache)
+    _tick(progress, f"capture {variant}", 0)
+    tensors, outputs = module.capture(artifact, x, names)
+    _tick(progress, f"capture {variant}", 1)
+    by_layer = {layer: t for layer, t in zip(output_layers, outputs, strict=False) if layer}
+    comparison = core.compare(reference, tensors, by_layer, threshold)
+    report = ExplainReport(source.name, variant, target, module.RUNS_ON, len(x[0]), comparison,
+                           _agreement(outputs, ref_outputs), size)
+    if comparison.unmatched:
+        report.notes.append(f"{len(comparison.unmatched)} layer(s) have no tensor of their own in the variant "
+                            "(fused into the next op, or folded away): " + ", ".join(comparison.unmatched))
+    if fix:
+        report.fix = _fix(api, source, chosen, comparison, list(reference), report, x, names, ref_outputs,
+                          calibration, cache, module, progress)
+    if profile:
+        report.profile = _profile(api, model, variant, data, calibration, samples, cache, store, chosen.format)
+    return report
+
+
+def _tick(progress: Any, task: str, done: int) -> None:
+    if progress:
+        progress(task, done, 1, "")
+
+
+def _reference(source: Any, x: list[np.ndarray], names: list[str], cache: Path
+               ) -> tuple[dict[str, np.ndarray], list[np.ndarray], list[str | None]]:
+    """(per-layer outputs of the original, its model outputs, the layer of each model output)."""
+    if source.format == "keras":
+        from devicelab.explain import keras as keras_side
+
+        reference = keras_side.capture(source, x)
+        output_layers = keras_side.output_layers(source)
+        outputs = [reference[layer] for layer in output_layers if layer]
+        return reference, outputs, output_layers
+    from devicelab.explain import onnx
+
+    tensors, outputs = onnx.capture(source.path, x, names)
+    return {t.name: t.values for t in tensors}, [o.values for o in outputs], [o.name for o in outputs]
+
+
+def _artifact(api: Any, source: Any, variant: str, calibration: str | None, cache: Path) -> tuple[Path, int]:
+    report = api.convert(source.path, variants=[variant], calibration=calibration, cache=cache, source=source)
+    conversion = report.conversions[0]
+    if conversion.error:
+        raise conversion.error
+    return conversion.artifact.model_path, conversion.artifact.size_bytes
+
+
+def _agreement(outputs: list[Any], reference: list[np.ndarray]) -> float | None:
+    """Top-1 agreement of the first output with the original's; cosine for outputs that are not classes."""
+    from devicelab.metrics import accuracy
+
+    if not outputs or not reference:
+        return None
+    figures = accuracy.compare([outputs[0].values], None, [reference[0]])
+    value = figures.get("agreement")
+    return figures.get("cosine") if value is None else value
+
+
+def _measure_variant(api: Any, source: Any, name: str, kept: list[str], x: list[np.ndarray], names: list[str],
+                     ref_outputs: list[np.ndarray], calibration: str | None, cache: Path, module: Any
+                     ) -> Candidate:
+    path, size = _artifact(api, source, name, calibration, cache)
+    _, outputs = module.capture(path, x, names)
+    return Candidate(name, _agreement(outputs, ref_outputs), size, kept)
+
+
+def _fix_steps(comparison: Comparison, all_layers: list[str]) -> list[list[str]]:
+    """What each --fix attempt adds: the divergent layer, then the next matched layers one by one, each with
+    the unmatched layers just before it (fused into it: their ops compute its tensor, so they go float too)."""
+    matched = [s.layer for s in comparison.layers]
+    start = matched.index(comparison.first_divergent or "")
+    steps = []
+    for layer in matched[start:start + FIX_MAX_LAYERS]:
+        at = all_layers.index(layer)
+        before = at
+        while before > 0 and all_layers[before - 1] in comparison.unmatched:
+            before -= 1
+        steps.append(all_layers[before:at + 1])
+    return steps
+
+
+def _fix(api: Any, source: Any, chosen: Any, comparison: Comparison, all_layers: list[str], report: ExplainReport,
+         x: list[np.ndarray],
+         names: list[str], ref_outputs: list[np.ndarray], calibration: str | None, cache: Path, module: Any,
+         progress: Any) -> Fix | None:
+    from devicelab.explain import selective
+
+    base = _FULL_INT8.get(chosen.format)
+    if comparison.first_divergent is None:
+        report.notes.append("--fix: no divergent layer, nothing to keep in float")
+        return None
+    if base is None or getattr(chosen, "base", chosen.name) != base:
+        report.notes.append(f"--fix makes selectively quantized variants of {', '.join(_FULL_INT8.values())}; "
+                            f"{chosen.name} is not one (a float variant that diverges has a runtime or "
+                            "converter defect, not a quantization one)")
+        return None
+    full = _measure_variant(api, source, base, [], x, names, ref_outputs, calibration, cache, module)
+    fp32 = _measure_variant(api, source, _FP32[chosen.format], [], x, names, ref_outputs, None, cache, module)
+    kept = list(getattr(chosen, "keep_float", ()))
+    tried: list[Candidate] = []
+    for step in _fix_steps(comparison, all_layers):
+        kept.extend(layer for layer in step if layer not in kept)
+        name = selective.name_for(base, kept)
+        _tick(progress, f"fix {name}", 0)
+        candidate = _measure_variant(api, source, name, list(kept), x, names, ref_outputs, calibration, cache,
+                                     module)
+        _tick(progress, f"fix {name}", 1)
+        tried.append(candidate)
+        if _within(candidate, fp32):
+            return Fix(candidate, full, fp32, tried, True)
+    best = max(tried, key=lambda c: c.agreement or 0.0)
+    return Fix(best, full, fp32, tried, False)
+
+
+def _within(candidate: Candidate, fp32: Candidate) -> bool:
+    if candidate.agreement is None or fp32.agreement is None:
+        return False
+    return candidate.agreement >= fp32.agreement - FIX_BOUND
+
+
+def _profile(api: Any, model: str | Path, variant: str, data: str | None, calibration: str | None,
+             samples: int, cache: Path, store: Path | None, fmt: str) -> dict[str, Any]:
+    """Where the time goes: one measure job with the runtime's per-op profiling on (ONNX Runtime)."""
+    from devicelab.explain.profile import NO_PER_OP_TIMES
+
+    if fmt != "onnx":
+        return {"available": False, "reason": NO_PER_OP_TIMES.get(fmt, f"no per-op times for {fmt} here")}
+    options = api.MeasureOptions(samples=samples, profile=True, runs=20, min_seconds=0.2, max_seconds=10.0)
+    measured = api.measure(model, variants=[variant], data=data, options=options, calibration=calibration,
+                           store=store, cache=cache, reference=False)[0]
+    if not measured.ok or measured.result is None:
+        raise measured.error or RuntimeUnavailableError(f"profiling {variant} failed")
+    profile = dict(measured.result.extra.get("profile") or {})
+    profile["available"] = "operators" in profile
+    if not profile["available"]:
+        profile["reason"] = profile.get("error") or "the runtime gave no per-operator table"
+    profile["row_id"] = measured.row_id
+    return profile

@@ -1,0 +1,131 @@
+"""Selectively quantized variants (what `explain --fix` makes): a full-integer variant with some layers
+kept in float32, named so that the name alone rebuilds it.
+
+    tflite-int8-float-spiky            tflite-int8 with layer 'spiky' in float
+    onnx-int8-static-float-conv2.fc1   onnx-int8-static with layers 'conv2' and 'fc1' in float
+
+Layer names are written with every character outside [A-Za-z0-9_] as '_' (job ids allow no more) and joined
+by '.'. The variant registry resolves such names through ``parse``, and the artifact cache converts them
+through ``SelectiveConverter``, so `measure`, `deploy` and `study` take them like any variant.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from devicelab.convert.base import ConversionContext, Variant
+from devicelab.errors import UsageError
+
+BASES = ("tflite-int8", "onnx-int8-static")  # the full-integer variants a layer can be kept float in
+MARK = "-float-"
+MAX_NAME = 100  # job ids are the variant name plus 13 characters, at most 128
+
+
+def sanitize(layer: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", layer)
+
+
+@dataclass(frozen=True)
+class SelectiveVariant(Variant):
+    base: str = ""
+    keep_float: tuple[str, ...] = ()  # sanitized layer names
+
+    @property
+    def converter(self) -> SelectiveConverter:
+        return SelectiveConverter(self.format)
+
+
+def name_for(base: str, layers: list[str]) -> str:
+    name = f"{base}{MARK}{'.'.join(sanitize(layer) for layer in layers)}"
+    if len(name) > MAX_NAME:
+        raise UsageError(f"keeping {len(layers)} layers in float makes a variant name longer than {MAX_NAME} "
+                         "characters", hint="keep fewer layers in float")
+    return name
+
+
+def make(base: str, layers: list[str]) -> SelectiveVariant:
+    variant = parse(name_for(base, layers))
+    assert variant is not None
+    return variant
+
+
+def parse(name: str) -> SelectiveVariant | None:
+    """The selective variant a name describes, or None when it is not one."""
+    from devicelab.convert.variants import VARIANTS
+
+    for base in BASES:
+        if not name.startswith(base + MARK):
+            continue
+        layers = tuple(part for part in name[len(base) + len(MARK):].split(".") if part)
+        if not layers or any(sanitize(part) != part for part in layers):
+            return None
+        full = VARIANTS[base]
+        return SelectiveVariant(name, full.format, full.quant,
+                                f"{full.description}; layer(s) {', '.join(layers)} kept in float32",
+                                full.runtime, needs_calibration=True, sources=full.sources, base=base,
+                                keep_float=layers)
+    return None
+
+
+def _calibration(ctx: ConversionContext, variant: Variant) -> list[np.ndarray]:
+    samples: Any = ctx.require_calibration(variant)
+    return list(samples) if isinstance(samples, (list, tuple)) else [samples]
+
+
+def _real_names(wanted: tuple[str, ...], layers: list[str]) -> list[str]:
+    by_token = {sanitize(layer): layer for layer in layers}
+    missing = [w for w in wanted if w not in by_token]
+    if missing:
+        raise UsageError(f"the model has no layer(s) {', '.join(missing)} to keep in float",
+                         hint="use layer names as `devicelab explain` lists them")
+    return [by_token[w] for w in wanted]
+
+
+class SelectiveConverter:
+    """The converter-module shape (FORMAT, MODEL_FILE, versions, convert, describe) for selective variants:
+    conversion is explain's, reading the result back is the base format's."""
+
+    def __init__(self, fmt: str) -> None:
+        from devicelab.convert.variants import CONVERTERS
+
+        self.base = CONVERTERS[fmt]
+        self.FORMAT = fmt
+        self.MODEL_FILE = self.base.MODEL_FILE
+        self.VARIANTS: list[Variant] = []
+
+    def versions(self) -> dict[str, str]:
+        return self.base.versions()
+
+    def describe(self, out_dir: Path) -> dict[str, Any]:
+        return self.base.describe(out_dir)
+
+    def convert(self, ctx: ConversionContext, variant: Variant, out_dir: Path) -> None:
+        assert isinstance(variant, SelectiveVariant)
+        calibration = _calibration(ctx, variant)
+        if self.FORMAT == "tflite":
+            from devicelab.explain import keras as keras_side
+            from devicelab.explain import tflite
+
+            if ctx.source.format != "keras":
+                raise UsageError(f"{variant.name}: selective TFLite quantization is made from Keras models only")
+            layers = keras_side.layer_names(ctx.source.keras_model())
+            tflite.convert_selective(ctx.source, calibration, _real_names(variant.keep_float, layers), layers,
+                                     keras_side.output_layers(ctx.source), out_dir / self.MODEL_FILE)
+            return
+        from devicelab.convert.onnx import _fp32_model
+        from devicelab.explain import onnx
+
+        fp32 = _fp32_model(ctx)
+        if ctx.source.format == "keras":
+            from devicelab.explain import keras as keras_side
+
+            layers = keras_side.layer_names(ctx.source.keras_model())
+        else:
+            layers = onnx.node_outputs(fp32)
+        onnx.convert_selective(fp32, calibration, _real_names(variant.keep_float, layers), layers,
+                               out_dir / self.MODEL_FILE, ctx.scratch)
