@@ -34,7 +34,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_app_compiles_against_the_real_onnxruntime_classes(built: dict[str, Path]) -> None:
     classes = {p.relative_to(built["app"]).as_posix() for p in built["app"].rglob("*.class")}
     assert {"dev/devicelab/app/OrtRuntime.class", "dev/devicelab/app/TfliteRuntime.class",
-            "dev/devicelab/app/MeasureActivity.class", "dev/devicelab/app/MeasureInstrumentation.class"} <= classes
+            "dev/devicelab/app/MeasureActivity.class", "dev/devicelab/app/MeasureInstrumentation.class",
+            "dev/devicelab/app/ExecuTorchRuntime.class"} <= classes
     # The ONNX Runtime types came from the real jar: the stubs hold none, the jar holds the providers' flags too.
     assert not (STUBS / "ai").exists()
     listing = subprocess.run(["jar", "tf", str(built["ort_jar"])], capture_output=True, text=True, check=True).stdout

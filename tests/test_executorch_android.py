@@ -1,13 +1,11 @@
 """ExecuTorch on Android, as far as it can be checked without a phone or the Android SDK: the app's adapter
-type-checks against the org.pytorch.executorch API (signatures transcribed into android_app/tools/
-apistubs-executorch), and `deploy --variant executorch-fp32` sends a .pte job the app runs (a fake adb server and
-the stand-in app, which runs it with the host's ExecuTorch and marks the result simulated)."""
+compiles with javac -Werror against the org.pytorch.executorch API (signatures transcribed into
+android_app/tools/apistubs; tests/test_android_shell.py, `make android-shell`), the app routes .pte jobs to it,
+and `deploy --variant executorch-fp32` sends a .pte job the app runs (a fake adb server and the stand-in app,
+which runs it with the host's ExecuTorch and marks the result simulated)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -23,35 +21,6 @@ pytest.importorskip("executorch.runtime")
 pytestmark = pytest.mark.slow
 
 ANDROID_APP = Path(__file__).resolve().parent.parent / "android_app"
-STUBS = ANDROID_APP / "tools" / "apistubs" / "src"
-EXECUTORCH_STUBS = ANDROID_APP / "tools" / "apistubs-executorch" / "src"
-
-
-def _javac(args: list[str], what: str) -> None:
-    javac = shutil.which("javac")
-    if not javac:
-        pytest.fail("`javac` is not installed: apt-get install default-jdk-headless", pytrace=False)
-    done = subprocess.run([javac, *args], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, f"{what}:\n{done.stdout}\n{done.stderr}"
-
-
-def _sources(root: Path, skip: set[Path] = frozenset()) -> list[str]:
-    return sorted(str(p) for p in root.rglob("*.java") if p not in skip)
-
-
-def test_app_with_the_executorch_adapter_type_checks(tmp_path: Path) -> None:
-    """javac -Werror over the whole app, as tests/test_android_core.py does, with the ExecuTorch stubs added
-    (their BuildConfig replaces the other folder's: it adds EXECUTORCH_VERSION, which build.gradle.kts generates)."""
-    core, stubs = tmp_path / "core", tmp_path / "stubs"
-    _javac(["--release", "8", "-encoding", "UTF-8", "-d", str(core),
-            *_sources(ANDROID_APP / "core/src/main/java")], "compiling the app's core")
-    replaced = {STUBS / "dev/devicelab/app/BuildConfig.java"}
-    _javac(["--release", "8", "-encoding", "UTF-8", "-d", str(stubs), *_sources(STUBS, replaced),
-            *_sources(EXECUTORCH_STUBS)], "compiling the API stubs")
-    _javac(["--release", "8", "-Xlint:all", "-Xlint:-options", "-Werror", "-encoding", "UTF-8",
-            "-cp", os.pathsep.join([str(core), str(stubs)]), "-d", str(tmp_path / "app"),
-            *_sources(ANDROID_APP / "app/src/main/java")], "type-checking the app with ExecuTorchRuntime")
-    assert (tmp_path / "app/dev/devicelab/app/ExecuTorchRuntime.class").is_file()
 
 
 def test_the_app_registers_executorch_for_pte_jobs() -> None:

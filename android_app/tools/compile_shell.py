@@ -5,8 +5,9 @@ What it compiles against:
 - ONNX Runtime: the REAL classes of Microsoft's onnxruntime-android AAR (1.29.0), which the npm package
   `com.github.asus4.onnxruntime` 0.4.9 carries (pinned in tools/ortjar/package-lock.json, installed by `npm ci`);
   its classes.jar is extracted from the AAR. No ONNX Runtime stubs exist: a call the real API lacks fails here.
-- android.* and LiteRT's org.tensorflow.lite.*: hand-written stubs in tools/apistubs (no real android.jar or
-  LiteRT jar can be had from any registry reachable here), each member as in the published API.
+- android.*, LiteRT's org.tensorflow.lite.* and ExecuTorch's org.pytorch.executorch.*: hand-written stubs in
+  tools/apistubs (no real android.jar, LiteRT or ExecuTorch jar can be had from any registry reachable here), each
+  member as in the published API.
 - the core (android_app/core), compiled as the app gets it (Java 8 level: what Android 7.0 has).
 
 Usage: python3 android_app/tools/compile_shell.py [OUT_DIR]   (default: android_app/build/shell)
@@ -84,7 +85,7 @@ def compile_shell(out: Path) -> dict[str, Path]:
     run([tool, "--release", "8", *LINT, "-d", str(core), *sources(CORE_MAIN)], "compiling android_app/core")
     # Stubs only declare signatures; they are never packaged, so no lint on them.
     run([tool, "--release", "17", "-encoding", "UTF-8", "-d", str(stubs), *sources(STUBS)],
-        "compiling the android.* / LiteRT stubs")
+        "compiling the android.* / LiteRT / ExecuTorch stubs")
     classpath = ":".join([str(core), str(stubs), str(jar)])
     # The app is Java 17 (app/build.gradle.kts); ORT's classes.jar is Java 17 bytecode too.
     run([tool, "--release", "17", *LINT, "-cp", classpath, "-d", str(app), *sources(APP_MAIN)],
@@ -102,7 +103,7 @@ def main(argv: list[str]) -> int:
     count = sum(1 for _ in built["app"].rglob("*.class"))
     print(f"android-shell: android_app/app compiled with javac -Werror ({count} classes) against the real "
           f"onnxruntime-android classes ({ORT_AAR.name} from com.github.asus4.onnxruntime {ORT_NPM_VERSION}) "
-          f"and the android.*/LiteRT stubs; output in {out}")
+          f"and the android.*/LiteRT/ExecuTorch stubs; output in {out}")
     return 0
 
 

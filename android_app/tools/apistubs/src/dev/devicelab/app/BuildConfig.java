@@ -7,4 +7,5 @@ public final class BuildConfig {
     public static final int VERSION_CODE = 1;
     public static final String LITERT_VERSION = "1.4.0";
     public static final String ORT_VERSION = "1.29.0";
+    public static final String EXECUTORCH_VERSION = "1.5.1";
 }
