@@ -57,5 +57,5 @@ def test_deploy_sends_executorch_jobs_to_the_app(tmp_path: Path, session_cache: 
     assert deployed.target == "android:R5CT100PIX" and deployed.runtime == "executorch"
     assert deployed.result.simulated and deployed.result.runtime_used.startswith("executorch-xnnpack")
     job_id = deployed.result.job_id
-    assert phone.ran("am", "start", "-n", android.ACTIVITY, "--es", "job_id", job_id)
+    assert phone.ran("am", "start", "-S", "-n", android.ACTIVITY, "--es", "job_id", job_id)
     assert np.isclose(deployed.summary["accuracy"]["agreement"], 1.0)  # against the program on the host's torch
