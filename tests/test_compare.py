@@ -180,3 +180,17 @@ def test_a_gate_on_a_metric_neither_side_has_fails(tmp_path: Path) -> None:
     assert [f.reason for f in failures] == ["nothing to compare: no result pair has a memory figure on both sides"]
     assert "nothing to compare" in cmp.markdown(*api.compare(str(a), str(b), ["memory>+20%"]),
                                                 [cmp.parse_gate("memory>+20%")])
+
+
+def test_regression_models_are_compared_and_gated_on_mae() -> None:
+    from devicelab.metrics.compare import compare_records, evaluate_gates, parse_gate
+
+    base = {"model": "m", "variant": "tflite-int8", "target": "host", "runtime": "tflite", "status": "ok",
+            "mae": 0.20, "runs": [1.0, 1.0, 1.0]}
+    worse = {**base, "mae": 0.25}
+    comparison = compare_records([base], [worse])
+    diff = comparison.keys[0].get("mae")
+    assert diff is not None and round(diff.change, 6) == 25.0 and diff.unit == "%"
+    failures = evaluate_gates(comparison, [parse_gate("mae>+10%")])
+    assert [f.gate.text for f in failures] == ["mae>+10%"]
+    assert not evaluate_gates(comparison, [parse_gate("mae>+30%")])

@@ -10,7 +10,8 @@ successful record on each side is used.
 - accuracy, agreement: difference in points (B - A) * 100, Newcombe's hybrid-score (Wilson) 95% interval of
   the difference and a two-proportion z-test p-value; significant when the interval excludes 0 and p < 0.05.
   The test treats A and B as independent samples, which is conservative when both ran on the same samples.
-- memory (memory_mib) and size (size_bytes): plain ratios, no test (one number per side).
+- memory (memory_mib), size (size_bytes) and, for regression models, mae (error against the labels): plain
+  ratios, no test (one number per side).
 """
 
 from __future__ import annotations
@@ -183,7 +184,8 @@ def compare_records(a_records: Iterable[Mapping[str, Any]], b_records: Iterable[
             diff = proportion_diff(metric, ra.get(metric), ra.get("samples"), rb.get(metric), rb.get("samples"))
             if diff:
                 entry.diffs.append(diff)
-        for metric, column in (("memory", "memory_mib"), ("size", "size_bytes")):
+        # Regression models have no accuracy: their error against the labels (MAE) is compared as a ratio.
+        for metric, column in (("mae", "mae"), ("memory", "memory_mib"), ("size", "size_bytes")):
             diff = ratio_diff(metric, ra.get(column), rb.get(column))
             if diff:
                 entry.diffs.append(diff)
@@ -193,8 +195,8 @@ def compare_records(a_records: Iterable[Mapping[str, Any]], b_records: Iterable[
 
 # --- gates -------------------------------------------------------------------------------------------
 
-GATE_SYNTAX = "latency>+10%, accuracy<-0.5pt, agreement<-1pt, memory>+20%, size>+5%"
-_UNITS = {"latency": "%", "memory": "%", "size": "%", "accuracy": "pt", "agreement": "pt"}
+GATE_SYNTAX = "latency>+10%, accuracy<-0.5pt, agreement<-1pt, mae>+5%, memory>+20%, size>+5%"
+_UNITS = {"latency": "%", "memory": "%", "size": "%", "accuracy": "pt", "agreement": "pt", "mae": "%"}
 _TESTED = {"latency", "accuracy", "agreement"}
 _GATE = re.compile(r"^\s*([a-z]+)\s*([<>])\s*([+-]?\d+(?:\.\d+)?)\s*(%|pt)\s*$")
 
@@ -251,6 +253,8 @@ def format_value(diff: MetricDiff, value: float | None) -> str:
         return f"{value * 100:.2f}%"
     if diff.metric == "memory":
         return f"{value:.1f} MiB"
+    if diff.metric == "mae":
+        return f"{value:.4g}"
     return f"{value / 1024:.0f} KiB" if value < 2**20 else f"{value / 2**20:.2f} MiB"
 
 
