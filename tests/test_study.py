@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from devicelab import api, protocol
-from devicelab.errors import DevicelabError
+from devicelab.errors import DevicelabError, UsageError
 from devicelab.store import Store
 from devicelab.study.run import StudyConfig, run_study
 from devicelab.study.targets import TargetSpec, parse_targets
@@ -291,3 +291,11 @@ def test_terminal_summary_prints_markup_like_text_literally() -> None:
     console.print(study_table([row], title="study of [red]model[/red]"))
     text = console.export_text()
     assert "android:[/bold]x" in text and "tflite[gpu]" in text and "[red]model[/red]" in text
+
+
+def test_pytorch_framework_needs_a_zoo_model_with_a_twin(tmp_path: Path) -> None:
+    """The recurrent zoo models have no PyTorch twin: one usage error before anything is trained."""
+    with pytest.raises(UsageError, match="lstm has no PyTorch twin"):
+        run_study(StudyConfig(model="lstm", frameworks=["keras", "pytorch"], out=tmp_path / "s",
+                              store=tmp_path / "r.sqlite", cache=tmp_path / "cache"))
+    assert not (tmp_path / "cache").exists()

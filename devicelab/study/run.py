@@ -94,6 +94,7 @@ def run_study(config: StudyConfig, progress: api.ProgressFn | None = None) -> St
     unknown = [f for f in config.frameworks if f not in FRAMEWORKS]
     if unknown:
         raise UsageError(f"unknown framework '{unknown[0]}'", hint=f"frameworks: {', '.join(FRAMEWORKS)}")
+    _check_twin(config)
     attack_specs = _parse_attacks(config.attacks)
     if attack_specs and config.attack_samples < 1:
         raise UsageError(f"--attack-samples must be at least 1 (got {config.attack_samples})",
@@ -180,14 +181,32 @@ def _framework_of(source: SourceModel) -> str:
     return "keras" if source.format in ("keras", "savedmodel") else source.format
 
 
+def _check_twin(config: StudyConfig) -> None:
+    """--frameworks pytorch on a zoo model without a PyTorch twin is a usage error before anything is trained."""
+    from devicelab.models import zoo
+
+    name = str(config.model)
+    if "pytorch" not in config.frameworks or not zoo.is_zoo_name(name) or Path(name).exists():
+        return
+    from devicelab.models.torch_zoo.architectures import TWINS
+
+    if name not in TWINS:
+        raise UsageError(f"--frameworks pytorch: the zoo model {name} has no PyTorch twin",
+                         hint=f"twins exist for {', '.join(TWINS)}; drop --frameworks pytorch for {name}")
+
+
 def _pytorch_twin(source: SourceModel, cache: Path | None,
                   progress: api.ProgressFn | None) -> tuple[SourceModel, dict[str, Any]]:
     if not source.zoo:
         raise UsageError("--frameworks pytorch needs a zoo model: its architecture is defined in both frameworks",
                          hint=f"use a zoo model (devicelab zoo list) instead of {source.path.name}")
     from devicelab.models import torch_zoo, zoo
+    from devicelab.models.torch_zoo.architectures import TWINS
 
     cfg = zoo.TrainConfig(**source.zoo["config"])
+    if cfg.name not in TWINS:
+        raise UsageError(f"--frameworks pytorch: the zoo model {cfg.name} has no PyTorch twin",
+                         hint=f"twins exist for {', '.join(TWINS)}; drop --frameworks pytorch for {cfg.name}")
     report = (lambda done, total: progress("train pytorch twin", done, total, "epochs")) if progress else None
     path, info = torch_zoo.build(cfg, cache or cache_dir(), report)
     return load_source(path, cache), info
