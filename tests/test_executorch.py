@@ -364,3 +364,27 @@ def test_a_failing_profiler_keeps_the_measurement(tmp_path: Path, converted: api
                        test_data[0][:2], profile=True)
     assert result.ok and out is not None and len(result.timings_ms.runs) >= 20
     assert result.extra["profile"]["error"] == "profiling failed: RuntimeError: Inspector could not parse the dump"
+
+
+def test_int8_calibration_takes_one_array_per_program_input(tmp_path: Path) -> None:
+    """The calibration contract: one (N, *sample) array per source input, in input order, in its own dtype."""
+    from devicelab.convert import executorch as et
+    from devicelab.convert.base import ConversionContext
+    from devicelab.errors import CalibrationError
+
+    class TwoInputs(torch.nn.Module):
+        def forward(self, ids: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+            return ids.float().sum(1, keepdim=True) * scale
+
+    path = tmp_path / "two.pt2"
+    torch.export.save(torch.export.export(TwoInputs(), (torch.zeros(1, 5, dtype=torch.int64), torch.ones(1, 1))),
+                      str(path))
+    source, variant = load_source(path), et.VARIANTS[1]
+    ids, scale = np.arange(15).reshape(3, 5), np.ones((3, 1))
+    samples = et.calibration_inputs(ConversionContext(source, [ids, scale], tmp_path), variant)
+    assert len(samples) == 3 and [t.dtype for t in samples[0]] == [torch.int64, torch.float32]
+    assert [tuple(t.shape) for t in samples[2]] == [(1, 5), (1, 1)] and samples[2][0].tolist() == [[10, 11, 12, 13, 14]]
+    with pytest.raises(CalibrationError, match="has 1 input"):
+        et.calibration_inputs(ConversionContext(source, [ids], tmp_path), variant)
+    with pytest.raises(CalibrationError, match="needs calibration data"):
+        et.calibration_inputs(ConversionContext(source, None, tmp_path), variant)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from devicelab.convert.base import ConversionContext, Variant, captured_output, io_spec
-from devicelab.errors import require
+from devicelab.errors import CalibrationError, require
 
 FORMAT = "executorch"
 SOURCES = ("pt2",)
@@ -59,8 +59,6 @@ def calibration_inputs(ctx: ConversionContext, variant: Variant) -> list[tuple[A
     arrays = [arrays] if isinstance(arrays, np.ndarray) else list(arrays)  # one array per input (N, *sample)
     specs = ctx.source.inputs
     if len(arrays) != len(specs):
-        from devicelab.errors import CalibrationError
-
         raise CalibrationError(f"{variant.name}: the calibration data has {len(arrays)} input(s), "
                                f"the program takes {len(specs)}", hint="give one array per program input")
     count = min(len(a) for a in arrays)
