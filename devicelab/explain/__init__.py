@@ -166,7 +166,7 @@ def explain(model: str | Path, variant: str, *, target: str = "host", data: str 
     reference, ref_outputs, output_layers = _reference(source, x, names, cache)
     _tick(progress, "reference", 1)
 
-    artifact, size = _artifact(api, source, variant, calibration, cache)
+    artifact, size = _artifact(api, source, variant, calibration, cache, x)
     _tick(progress, f"capture {variant}", 0)
     tensors, outputs = module.capture(artifact, x, names)
     _tick(progress, f"capture {variant}", 1)
@@ -206,8 +206,11 @@ def _reference(source: Any, x: list[np.ndarray], names: list[str], cache: Path
     return {t.name: t.values for t in tensors}, [o.values for o in outputs], [o.name for o in outputs]
 
 
-def _artifact(api: Any, source: Any, variant: str, calibration: str | None, cache: Path) -> tuple[Path, int]:
-    report = api.convert(source.path, variants=[variant], calibration=calibration, cache=cache, source=source)
+def _artifact(api: Any, source: Any, variant: str, calibration: str | None, cache: Path,
+              x: list[np.ndarray]) -> tuple[Path, int]:
+    # The data's shapes, as measure gives them: a variant that needs fixed shapes is the one measure runs.
+    report = api.convert(source.path, variants=[variant], calibration=calibration, cache=cache, source=source,
+                         shapes=[[1, *array.shape[1:]] for array in x])
     conversion = report.conversions[0]
     if conversion.error:
         raise conversion.error
@@ -228,7 +231,7 @@ def _agreement(outputs: list[Any], reference: list[np.ndarray]) -> float | None:
 def _measure_variant(api: Any, source: Any, name: str, kept: list[str], x: list[np.ndarray], names: list[str],
                      ref_outputs: list[np.ndarray], calibration: str | None, cache: Path, module: Any
                      ) -> Candidate:
-    path, size = _artifact(api, source, name, calibration, cache)
+    path, size = _artifact(api, source, name, calibration, cache, x)
     _, outputs = module.capture(path, x, names)
     return Candidate(name, _agreement(outputs, ref_outputs), size, kept)
 
