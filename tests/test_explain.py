@@ -151,8 +151,6 @@ def test_core_ml_needs_macos_and_other_formats_say_not_yet(files: dict[str, Path
             _explain(files, "planted", "coreml-fp32")
     with pytest.raises(UsageError, match="browser"):
         _explain(files, "planted", "tfjs-fp32")
-    with pytest.raises(UsageError, match="XNNPACK"):
-        _explain(files, "planted", "executorch-fp32")
     with pytest.raises(UsageError, match="host only"):
         _explain(files, "planted", "tflite-fp32", target="chrome")
 
@@ -266,3 +264,32 @@ def test_onnx_figures_agree_with_onnxruntimes_own_qdq_debugger(files: dict[str, 
     assert len(theirs) == 3
     for name, value in theirs.items():
         assert ours[name] == pytest.approx(value, abs=0.05), name
+
+
+def test_executorch_compares_outputs_and_says_the_layers_are_inside_xnnpack(tmp_path: Path,
+                                                                            session_cache: Path) -> None:
+    import torch
+
+    class Small(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1, self.act, self.fc = torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Linear(4 * 6 * 6, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(torch.flatten(self.act(self.conv1(x)), 1))
+
+    torch.manual_seed(0)
+    torch.export.save(torch.export.export(Small().eval(), (torch.randn(1, 1, 8, 8),)), tmp_path / "small.pt2")
+    np.savez(tmp_path / "data.npz", x=np.random.default_rng(0).normal(size=(20, 1, 8, 8)).astype(np.float32))
+    for variant in ("executorch-fp32", "executorch-int8"):
+        report = api.explain(tmp_path / "small.pt2", variant, data=str(tmp_path / "data.npz"),
+                             calibration=str(tmp_path / "data.npz"), cache=session_cache, fix=True)
+        assert [s.layer for s in report.comparison.layers] == ["fc"]  # the output: all the delegate gives
+        assert report.comparison.unmatched == ["conv1", "act", "flatten"]
+        assert any("inside the XNNPACK delegate" in note for note in report.notes)
+        assert report.first_divergent_layer is None and report.agreement == 1.0
+        assert report.comparison.layers[0].sqnr_db is None or report.comparison.layers[0].sqnr_db > 30
+    # The source's op names, which torch.onnx keeps, match an ONNX variant's tensors to the modules.
+    onnx_report = api.explain(tmp_path / "small.pt2", "onnx-int8-static", data=str(tmp_path / "data.npz"),
+                              calibration=str(tmp_path / "data.npz"), cache=session_cache)
+    assert "act" in [s.layer for s in onnx_report.comparison.layers]

@@ -15,8 +15,8 @@ from devicelab.cli.app import CacheOpt, StoreOpt, _Bars, _cache, app, console
 
 @app.command()
 def explain(
-    model: Annotated[str, typer.Argument(help="A .keras file, an .onnx file or a zoo name.")],
-    variant: Annotated[str, typer.Option("--variant", help="The variant to explain, e.g. tflite-int8, "
+    model: Annotated[str, typer.Argument(help="A .keras file, an .onnx file, a .pt2 program or a zoo name.")],
+    variant: Annotated[str, typer.Option("--variant", help="The variant to explain, e.g. tflite-int8, executorch-int8, "
                                          "onnx-int8-static, onnx-fp32.")],
     target: Annotated[str, typer.Option("--target", help="Where the variant runs: host.")] = "host",
     data: Annotated[str | None, typer.Option("--data", help="Samples to compare on (dataset name, .npz, IDX file, "

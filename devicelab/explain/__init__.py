@@ -119,11 +119,9 @@ def _module(fmt: str) -> Any:
         raise UsageError("explaining Core ML variants is not implemented yet",
                          hint="explain the tflite or onnx variants of this model")
     if fmt == "executorch":
-        raise UsageError("explaining ExecuTorch variants layer by layer is not implemented yet: devicelab lowers "
-                         "them to XNNPACK, whose delegate computes its ops inside one call that writes no "
-                         "intermediate tensors (ETDump's debug buffer sees only ops outside it)",
-                         hint="per-operator times work: devicelab measure MODEL --variant executorch-fp32 "
-                         "--profile; explain the onnx variants for layer errors")
+        from devicelab.explain import executorch
+
+        return executorch
     if fmt == "tfjs":
         raise UsageError("explaining TF.js variants runs in the browser, which is not implemented yet",
                          hint="explain the tflite or onnx variants on the host")
@@ -151,9 +149,9 @@ def explain(model: str | Path, variant: str, *, target: str = "host", data: str 
     chosen = registry.get(variant)
     module = _module(chosen.format)
     source = load_source(model, cache)
-    if source.format not in ("keras", "onnx"):
-        raise UsageError(f"explain compares against the layers of Keras and ONNX sources; a {source.format} "
-                         "source is not supported yet",
+    if source.format not in ("keras", "onnx", "pt2"):
+        raise UsageError(f"explain compares against the layers of Keras, ONNX and .pt2 sources; a "
+                         f"{source.format} source is not supported yet",
                          hint="give the .keras file (or an ONNX export) of the model")
     spec = data or source.dataset_hint
     if not spec:
@@ -163,18 +161,21 @@ def explain(model: str | Path, variant: str, *, target: str = "host", data: str 
     x = api.model_inputs(source, dataset)
     names = [i.name for i in source.inputs]
     _tick(progress, "reference", 0)
-    reference, ref_outputs, output_layers = _reference(source, x, names, cache)
+    reference, ref_outputs, output_layers, aliases = _reference(source, x, names, cache)
     _tick(progress, "reference", 1)
 
-    artifact, size = _artifact(api, source, variant, calibration, cache)
+    artifact, size = _artifact(api, source, variant, calibration, cache, x)
     _tick(progress, f"capture {variant}", 0)
     tensors, outputs = module.capture(artifact, x, names)
     _tick(progress, f"capture {variant}", 1)
     by_layer = {layer: t for layer, t in zip(output_layers, outputs, strict=False) if layer}
-    comparison = core.compare(reference, tensors, by_layer, threshold)
+    comparison = core.compare(reference, tensors, by_layer, threshold, aliases)
     report = ExplainReport(source.name, variant, target, module.RUNS_ON, len(x[0]), comparison,
                            _agreement(outputs, ref_outputs), size)
-    if comparison.unmatched:
+    if comparison.unmatched and chosen.format == "executorch":
+        report.notes.append(f"{len(comparison.unmatched)} layer(s) {module.DELEGATED_NOTE}: "
+                            + ", ".join(comparison.unmatched))
+    elif comparison.unmatched:
         report.notes.append(f"{len(comparison.unmatched)} layer(s) have no tensor of their own in the variant "
                             "(fused into the next op, or folded away): " + ", ".join(comparison.unmatched))
     if fix:
@@ -191,23 +192,31 @@ def _tick(progress: Any, task: str, done: int) -> None:
 
 
 def _reference(source: Any, x: list[np.ndarray], names: list[str], cache: Path
-               ) -> tuple[dict[str, np.ndarray], list[np.ndarray], list[str | None]]:
-    """(per-layer outputs of the original, its model outputs, the layer of each model output)."""
+               ) -> tuple[dict[str, np.ndarray], list[np.ndarray], list[str | None], dict[str, str]]:
+    """(per-layer outputs of the original, its model outputs, the layer of each model output, tensor names
+    that name a layer outright)."""
+    if source.format == "pt2":
+        from devicelab.explain import executorch
+
+        return executorch.reference(source, x)
     if source.format == "keras":
         from devicelab.explain import keras as keras_side
 
         reference = keras_side.capture(source, x)
         output_layers = keras_side.output_layers(source)
         outputs = [reference[layer] for layer in output_layers if layer]
-        return reference, outputs, output_layers
+        return reference, outputs, output_layers, {}
     from devicelab.explain import onnx
 
     tensors, outputs = onnx.capture(source.path, x, names)
-    return {t.name: t.values for t in tensors}, [o.values for o in outputs], [o.name for o in outputs]
+    return {t.name: t.values for t in tensors}, [o.values for o in outputs], [o.name for o in outputs], {}
 
 
-def _artifact(api: Any, source: Any, variant: str, calibration: str | None, cache: Path) -> tuple[Path, int]:
-    report = api.convert(source.path, variants=[variant], calibration=calibration, cache=cache, source=source)
+def _artifact(api: Any, source: Any, variant: str, calibration: str | None, cache: Path,
+              x: list[np.ndarray]) -> tuple[Path, int]:
+    # The data's shapes, as measure gives them: a variant that needs fixed shapes is the one measure runs.
+    report = api.convert(source.path, variants=[variant], calibration=calibration, cache=cache, source=source,
+                         shapes=[[1, *array.shape[1:]] for array in x])
     conversion = report.conversions[0]
     if conversion.error:
         raise conversion.error
@@ -228,7 +237,7 @@ def _agreement(outputs: list[Any], reference: list[np.ndarray]) -> float | None:
 def _measure_variant(api: Any, source: Any, name: str, kept: list[str], x: list[np.ndarray], names: list[str],
                      ref_outputs: list[np.ndarray], calibration: str | None, cache: Path, module: Any
                      ) -> Candidate:
-    path, size = _artifact(api, source, name, calibration, cache)
+    path, size = _artifact(api, source, name, calibration, cache, x)
     _, outputs = module.capture(path, x, names)
     return Candidate(name, _agreement(outputs, ref_outputs), size, kept)
 
@@ -257,6 +266,10 @@ def _fix(api: Any, source: Any, chosen: Any, comparison: Comparison, all_layers:
     base = _FULL_INT8.get(chosen.format)
     if comparison.first_divergent is None:
         report.notes.append("--fix: no divergent layer, nothing to keep in float")
+        return None
+    if source.format == "pt2":
+        report.notes.append("--fix for .pt2 sources is not implemented yet (its ONNX nodes do not carry the module "
+                            "names the layers have)")
         return None
     if base is None or getattr(chosen, "base", chosen.name) != base:
         report.notes.append(f"--fix makes selectively quantized variants of {', '.join(_FULL_INT8.values())}; "

@@ -114,7 +114,7 @@ class SelectiveConverter:
             if ctx.source.format != "keras":
                 raise UsageError(f"{variant.name}: selective TFLite quantization is made from Keras models only")
             layers = keras_side.layer_names(ctx.source.keras_model())
-            tflite.convert_selective(ctx.source, calibration, _real_names(variant.keep_float, layers), layers,
+            tflite.convert_selective(ctx, variant, _real_names(variant.keep_float, layers), layers,
                                      keras_side.output_layers(ctx.source), out_dir / self.MODEL_FILE)
             return
         from devicelab.convert.onnx import _fp32_model

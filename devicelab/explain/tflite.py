@@ -80,23 +80,35 @@ def _as_float(value: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
 # --- selective quantization (explain --fix) ----------------------------------------------------------
 
 
-def convert_selective(source: Any, calibration: list[np.ndarray], keep_float: list[str], layers: list[str],
+def convert_selective(ctx: Any, variant: Any, keep_float: list[str], layers: list[str],
                       output_layers: list[str | None], out_file: Path) -> list[str]:
     """Full-integer quantization except the ops of ``keep_float`` layers, which stay float32.
 
-    TF's QuantizationDebugger names what to keep by the quantized model's tensor names: a first plain
-    calibrated conversion lists them, then the debugger converts again with those denylisted. Its model
-    has float32 inputs and outputs. Returns the denylisted tensor names.
+    The graph is the one the tflite-int8 variant is made from (devicelab.convert.tfgraph: a frozen batch-1
+    function, recurrent layers unrolled), so tensor names and ops match the full int8 variant. TF's
+    QuantizationDebugger names what to keep by the quantized model's tensor names: a first plain calibrated
+    conversion lists them, then the debugger converts again with those denylisted. Its model has float32
+    inputs and outputs. Returns the denylisted tensor names.
     """
     tf = require("tensorflow", "tensorflow", "TFLite conversion")
+    from devicelab.convert.tfgraph import frozen_function, recurrent_layers, unrolled
     from devicelab.quiet import captured_output
 
+    model = None
+    if recurrent_layers(ctx.source.keras_model()):  # as tflite-int8 does: calibrating a loop crashes
+        shapes = ctx.input_shapes(fixed=True, variant=variant)
+        model = unrolled(ctx.source.keras_model(), shapes)
+    else:
+        shapes = ctx.input_shapes()
+    with captured_output():
+        function, owner = frozen_function(ctx, shapes, model)
+    feeds = ctx.calibration_feeds(variant)
+
     def representative() -> Any:
-        for n in range(len(calibration[0])):
-            yield [a[n:n + 1] for a in calibration]
+        yield from feeds
 
     def converter() -> Any:
-        conv = tf.lite.TFLiteConverter.from_keras_model(source.keras_model())
+        conv = tf.lite.TFLiteConverter.from_concrete_functions([function], owner)
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.representative_dataset = representative
         return conv
@@ -105,9 +117,9 @@ def convert_selective(source: Any, calibration: list[np.ndarray], keep_float: li
         plain = converter().convert()
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_content=plain)
     from devicelab.runtimes.tflite import _signature_order
 
+    interpreter = Interpreter(model_content=plain)
     # Model outputs lose their layer's name ('StatefulPartitionedCall:0'): they belong to the output layers.
     outputs = {d["index"]: layer for d, layer in zip(_signature_order(interpreter)[1], output_layers,
                                                       strict=False)}
@@ -117,8 +129,8 @@ def convert_selective(source: Any, calibration: list[np.ndarray], keep_float: li
     names = LayerNames(layers, [d["name"] for d in details.values()])
     for index in dict.fromkeys(produced):
         name = details[index]["name"]
-        owner = names.owner(name) or outputs.get(index)
-        if owner in keep_float:
+        owner_layer = names.owner(name) or outputs.get(index)
+        if owner_layer in keep_float:
             denylist.append(name)
     if not denylist:
         raise ModelRunError(f"none of the TFLite ops belongs to layer(s) {', '.join(keep_float)}",
