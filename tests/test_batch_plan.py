@@ -213,4 +213,4 @@ def test_dry_run_of_a_big_plan_prints_counts_and_lists_only_when_asked(tmp_path:
     assert len(done.stdout.splitlines()) < 60 and took < 60
     listed = subprocess.run([sys.executable, "-m", "devicelab", "batch", str(plan), "--dry-run", "--list"],
                             capture_output=True, text=True, timeout=120)
-    assert listed.returncode == 0 and len(listed.stdout.splitlines()) > 20000
+    assert listed.returncode == 0 and listed.stdout.count("\tchrome\ttfjs\n") == 8000
