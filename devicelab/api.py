@@ -360,6 +360,8 @@ def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None,
             conversion = report.conversions[0]
             if conversion.error:
                 raise conversion.error
+            if progress:
+                progress(label, 0, 1, "cached" if conversion.cache_hit else "converted")
             artifact = conversion.artifact
             assert artifact is not None
             model_path, size, sha = artifact.model_path, artifact.size_bytes, artifact.sha256
@@ -379,6 +381,8 @@ def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None,
             result = target.run(job_dir, result_dir, forward)
             outputs = [protocol.read_tensor(result_dir, spec) for spec in result.outputs] if result.ok else []
     except DevicelabError as exc:
+        if progress:  # the bar ends saying so, not frozen at its last phase ("0/1 converting")
+            progress(label, 1, 1, f"failed: {exc.kind}")
         fields.update(runtime=runtime_name, status="error", error_kind=exc.kind, error_message=exc.message)
         row_id = db.add(fields, metrics={"hint": exc.hint})
         return Measurement(name, target.name, runtime_name, row_id, None, {}, error=exc)

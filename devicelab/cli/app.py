@@ -74,8 +74,15 @@ class _Bars:
                                  TextColumn("[dim]{task.fields[detail]}"), TimeElapsedColumn(), console=console,
                                  transient=False)
         self.tasks: dict[str, Any] = {}
+        self.phases: dict[str, str] = {}
 
     def __call__(self, task: str, done: int, total: int, detail: str = "") -> None:
+        if not console.is_terminal:  # a log or a pipe: one line per phase, as it starts (a bar shows only at the end)
+            if self.phases.get(task) != detail:
+                self.phases[task] = detail
+                console.print(f"{escape(task)}: {escape(detail)}" + (f" ({done}/{total})" if total > 1 else ""),
+                              highlight=False)
+            return
         if not self.tasks:  # start drawing only once there is something to draw
             self.progress.start()
         if task not in self.tasks:
