@@ -49,6 +49,8 @@ def zoo_build(name: str, *, dataset: str | None = None, epochs: int | None = Non
     """Train (or fetch from cache) a zoo model; returns the .keras path and its training info."""
     from devicelab.models import zoo
 
+    if epochs is not None and epochs < 1:  # 0 built an untrained model, negatives "trained" to chance accuracy
+        raise UsageError(f"--epochs must be at least 1 (got {epochs})", hint="leave it out for the zoo's recipe")
     config = zoo.default_config(name, dataset, epochs, seed)
     report = (lambda done, total: progress(f"train {name}", done, total, "epochs")) if progress else None
     return zoo.build(config, cache or cache_dir(), report, force=force)
@@ -87,6 +89,9 @@ def convert(model: str | Path, *, formats: list[str] | None = None, quants: list
             calibration_samples: int = DEFAULT_CALIBRATION_SAMPLES, cache: Path | None = None,
             progress: ProgressFn | None = None, source: SourceModel | None = None) -> ConvertReport:
     """Convert a model to every selected variant; one failing variant does not stop the others."""
+    if calibration_samples < 1:  # before anything is built or loaded
+        raise UsageError(f"--calibration-samples must be at least 1 (got {calibration_samples})",
+                         hint=f"the default is {DEFAULT_CALIBRATION_SAMPLES}")
     cache = cache or cache_dir()
     chosen = resolve_variants(formats, quants, variants)
     source = source or load_source(model, cache)

@@ -463,3 +463,14 @@ def test_an_interrupted_host_job_leaves_no_folder_and_no_worker(sig: str, zoo_ca
     assert "Traceback" not in stderr
     assert not list(private_tmp.glob("devicelab-job-*"))
     assert not worker_running()  # no host worker of this run is left
+
+
+@pytest.mark.parametrize(("command", "phrase"), [
+    ("convert lenet5 --calibration-samples 0", "--calibration-samples must be at least 1 (got 0)"),
+    ("zoo build lenet5 --epochs 0", "--epochs must be at least 1 (got 0)"),  # built an untrained model, exit 0
+    ("zoo build lenet5 --epochs -2", "--epochs must be at least 1 (got -2)"),  # "trained" to 11%, exit 0
+])
+def test_other_numbers_out_of_range(command: str, phrase: str, empty_cache: Path, store: Path) -> None:
+    proc = run_cli(*command.split(), cache=empty_cache, store=store)
+    assert_user_error(proc, phrase)
+    assert proc.returncode == 2 and not empty_cache.exists()
