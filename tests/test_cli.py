@@ -80,3 +80,38 @@ def test_piped_progress_prints_each_phase_as_it_starts(lenet5: object, tmp_path:
     assert "original on host: accuracy (0/20)" in lines and "tflite-fp32 on host: performance (0/5)" in lines
     converting = lines.index("tflite-fp32 on host: converting")
     assert lines[converting + 1] in ("tflite-fp32 on host: cached", "tflite-fp32 on host: converted")
+
+
+def test_help_reads_right_at_80_columns() -> None:
+    import os
+
+    env = {**os.environ, "COLUMNS": "80"}
+
+    def helped(*command: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "devicelab", *command, "--help"], capture_output=True,
+                              text=True, timeout=120, env=env)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    measure = helped("measure")
+    assert "<bool>" not in measure and "--no-accuracy" in measure  # on/off flags take no value
+    deploy = " ".join(helped("deploy").replace("│", " ").split())
+    assert "onnx-int8-static" in deploy and "…" not in deploy  # the variant list was cut mid-word
+    assert "chromium" in helped("study")
+
+
+def test_cli_package_has_no_import_cycle() -> None:
+    """app.py (the typer app, shared options) imports no command module; each command module imports only it."""
+    import ast
+    from pathlib import Path
+
+    import devicelab.cli
+
+    folder = Path(devicelab.cli.__file__).parent
+    for module in folder.glob("*.py"):
+        imported = {node.module for node in ast.walk(ast.parse(module.read_text()))
+                    if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("devicelab.cli")}
+        if module.name == "app.py":
+            assert not imported, imported
+        elif module.name != "__init__.py":
+            assert imported <= {"devicelab.cli.app"}, (module.name, imported)
