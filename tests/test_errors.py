@@ -474,3 +474,27 @@ def test_other_numbers_out_of_range(command: str, phrase: str, empty_cache: Path
     proc = run_cli(*command.split(), cache=empty_cache, store=store)
     assert_user_error(proc, phrase)
     assert proc.returncode == 2 and not empty_cache.exists()
+
+
+def test_a_crashed_host_worker_shows_its_output_with_verbose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capfd: pytest.CaptureFixture[str]) -> None:
+    """The hint said 'rerun with --verbose', and --verbose showed nothing more."""
+    from devicelab import api
+    from devicelab.targets import host
+
+    model = tmp_path / "model.tflite"
+    model.write_bytes(b"unused: the worker dies first")
+    api.build_job(tmp_path / "job", model, "tflite", "tflite-fp32", "0" * 64, np.zeros((2, 4), np.float32),
+                  "tflite", api.MeasureOptions(runs=1, min_seconds=0))
+    crash = tmp_path / "crash"
+    crash.mkdir()  # a worker that dies at start-up, after saying why on stderr
+    (crash / "sitecustomize.py").write_text("import os, sys\nsys.stderr.write('boom: the runtime aborted\\n')\n"
+                                            "sys.stderr.flush()\nos._exit(3)\n")
+    monkeypatch.setenv("PYTHONPATH", f"{crash}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    for verbose in ("", "1"):
+        monkeypatch.setenv("DEVICELAB_VERBOSE", verbose)
+        result = host.HostTarget().run(tmp_path / "job", tmp_path / f"result{verbose}")
+        assert result.error["kind"] == "crash" and "boom: the runtime aborted" in result.error["message"]
+        assert "--verbose" in result.error["hint"]
+        err = capfd.readouterr().err
+        assert ("the host worker's last output" in err) == bool(verbose)
