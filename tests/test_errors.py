@@ -416,7 +416,7 @@ def test_verbose_is_an_option_of_every_command(empty_cache: Path, store: Path) -
 def test_verbose_shows_the_details_behind_an_error(capsys: pytest.CaptureFixture[str],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """What a converter printed rides on the error as `details`; --verbose shows it, plain runs do not."""
-    from devicelab.cli.app import _print_error
+    from devicelab.cli.base import _print_error
     from devicelab.errors import ConversionError
 
     error = ConversionError("tflite-fp32: conversion failed: boom", hint="run with --verbose to see the converter's "

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from devicelab.cli.app import CacheOpt, StoreOpt, _cache, app, console, err_console
+from devicelab.cli.base import CacheOpt, StoreOpt, _cache, app, console, err_console
 
 farm_app = typer.Typer(help="Cloud device farms: export a plan's Android jobs for Firebase Test Lab or AWS Device "
                             "Farm, and import the results they return.", no_args_is_help=True)

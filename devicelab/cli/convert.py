@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from devicelab.cli.app import CacheOpt, _Bars, _cache, _print_error, _split, app, console
+from devicelab.cli.base import CacheOpt, _Bars, _cache, _print_error, _split, app, console
 
 
 @app.command()

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from devicelab.cli.app import AdbServerOpt, CacheOpt, StoreOpt, _Bars, _cache, _print_error, _split, app, console
+from devicelab.cli.base import AdbServerOpt, CacheOpt, StoreOpt, _Bars, _cache, _print_error, _split, app, console
 
 
 @app.command()

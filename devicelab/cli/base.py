@@ -28,11 +28,9 @@ except (AttributeError, OSError, ValueError):  # stdout is no file (captured by 
     _stdout = sys.stdout
 
 def _width(stream: Any) -> int | None:
-    """Terminals: their width. Logs and pipes: $COLUMNS when set, else 200 rather than rows folded into 80."""
-    if stream.isatty():
-        return None
-    columns = os.environ.get("COLUMNS", "")
-    return int(columns) if columns.isdigit() and int(columns) > 0 else 200
+    """Terminals: their width. Logs and pipes: 200 columns rather than rows folded into 80 ($COLUMNS is not
+    trusted there: test runners and shells leak a terminal's 80 into every child)."""
+    return None if stream.isatty() else 200
 
 
 console = Console(file=_stdout, highlight=False, width=_width(_stdout))
