@@ -49,6 +49,8 @@ def zoo_build(name: str, *, dataset: str | None = None, epochs: int | None = Non
     """Train (or fetch from cache) a zoo model; returns the .keras path and its training info."""
     from devicelab.models import zoo
 
+    if epochs is not None and epochs < 1:  # 0 built an untrained model, negatives "trained" to chance accuracy
+        raise UsageError(f"--epochs must be at least 1 (got {epochs})", hint="leave it out for the zoo's recipe")
     config = zoo.default_config(name, dataset, epochs, seed)
     report = (lambda done, total: progress(f"train {name}", done, total, "epochs")) if progress else None
     return zoo.build(config, cache or cache_dir(), report, force=force)
@@ -93,6 +95,9 @@ def convert(model: str | Path, *, formats: list[str] | None = None, quants: list
     ``shapes`` (one per input, batch 1) are the data's: formats that need fixed shapes where the model has free
     dimensions (Core ML, recurrent layers in TFLite) are made for them, and their manifest says so.
     """
+    if calibration_samples < 1:  # before anything is built or loaded
+        raise UsageError(f"--calibration-samples must be at least 1 (got {calibration_samples})",
+                         hint=f"the default is {DEFAULT_CALIBRATION_SAMPLES}")
     cache = cache or cache_dir()
     chosen = resolve_variants(formats, quants, variants)
     source = source or load_source(model, cache)
@@ -482,6 +487,8 @@ def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None,
             conversion = report.conversions[0]
             if conversion.error:
                 raise conversion.error
+            if progress:
+                progress(label, 0, 1, "cached" if conversion.cache_hit else "converted")
             artifact = conversion.artifact
             assert artifact is not None
             note = conversion.note
@@ -504,6 +511,8 @@ def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None,
             result = target.run(job_dir, result_dir, forward)
             outputs = [protocol.read_tensor(result_dir, spec) for spec in result.outputs] if result.ok else []
     except DevicelabError as exc:
+        if progress:  # the bar ends saying so, not frozen at its last phase ("0/1 converting")
+            progress(label, 1, 1, f"failed: {exc.kind}")
         fields.update(runtime=runtime_name, status="error", error_kind=exc.kind, error_message=exc.message)
         row_id = db.add(fields, metrics={"hint": exc.hint})
         return Measurement(name, target.name, runtime_name, row_id, None, {}, error=exc)

@@ -151,10 +151,19 @@ def _performance(runtime: Any, feeds: list[Any], perf: protocol.Performance,
         runs.append(_ms(ended - started))
         i += 1
         elapsed = ended - begin
-        ticker.tick(min(i, perf.runs))
         if (i >= perf.runs and elapsed >= min_ns) or elapsed >= max_ns:
             break
+        # Runs go on until both --runs and --min-seconds are met: past --runs, the total is the runs that
+        # --min-seconds will take at this pace (capped by --max-seconds), not a bar stuck at runs/runs.
+        ticker.tick(i, perf.runs if i < perf.runs else _expected_runs(i, elapsed, min_ns, max_ns))
+    ticker.tick(i, i)
     return warmup, runs
+
+
+def _expected_runs(done: int, elapsed: float, min_ns: float, max_ns: float) -> int:
+    if elapsed <= 0:
+        return done + 1
+    return max(done + 1, int(done * min(max(min_ns, elapsed), max_ns) / elapsed))
 
 
 class _Ticker:
@@ -165,9 +174,11 @@ class _Ticker:
         if progress:
             progress(phase, 0, total)
 
-    def tick(self, done: int) -> None:
+    def tick(self, done: int, total: int | None = None) -> None:
         if not self.progress:
             return
+        if total is not None:
+            self.total = total
         now = time.monotonic()
         if now - self.last >= _PROGRESS_EVERY_S or done >= self.total:
             self.last = now

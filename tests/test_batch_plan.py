@@ -136,13 +136,16 @@ def test_a_plan_expands_to_the_right_jobs(tmp_path: Path) -> None:
             wanted += [("tfjs-fp32", pool, b, repeat) for b in backends]
             # tflite-web and ort-web take wasm only: the [cpu] entry runs them on their default backend
             wasm = "wasm" if "wasm" in backends else None
-            wanted += [(v, pool, wasm, repeat) for v in ("tflite-fp32", "tflite-int8", "onnx-fp32")]
+            # tflite-int8 is skipped at plan time: tfjs-tflite cannot feed int8-I/O models
+            wanted += [(v, pool, wasm, repeat) for v in ("tflite-fp32", "onnx-fp32")]
     assert got == sorted(wanted)
     assert len({j.uid for j in expansion.jobs}) == len(expansion.jobs)  # every job its own identity
     again = expand(plan, pools, formats={"lenet5": "keras"})
     assert [j.uid for j in again.jobs] == [j.uid for j in expansion.jobs]  # stable: what resume matches on
     assert not any(j.variant == "original" and j.pool != "host" for j in expansion.jobs)
-    assert expansion.skipped == []  # every variant runs somewhere
+    assert sorted((s.variant, s.target) for s in expansion.skipped) == [("tflite-int8", "chrome"),
+                                                                        ("tflite-int8", "chrome on http://127.0.0.1:4444")]
+    assert all("int8-I/O" in s.reason for s in expansion.skipped)
 
 
 def test_dry_run_finds_the_phones_and_lists_the_jobs(tmp_path: Path) -> None:
@@ -161,10 +164,12 @@ def test_dry_run_finds_the_phones_and_lists_the_jobs(tmp_path: Path) -> None:
         done = subprocess.run([sys.executable, "-m", "devicelab", "batch", str(plan), "--dry-run"],
                               capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    out = " ".join(done.stdout.split())
-    assert "4 jobs" in out and "Google Pixel 7 (2 phones) (2 workers)" in out and "samsung SM-S911B (1 worker)" in out
+    out = " ".join(done.stdout.replace("│", " ").replace("┃", " ").split())
+    assert "4 jobs" in out and "tflite-fp32 4" in out
+    assert "Google Pixel 7 (2 phones) (2 workers) 2 gpu, xnnpack" in out and "samsung SM-S911B (1 worker) 2" in out
     assert "no Android device matches 'nokia'" in out and "OFF1 is offline" in out
-    assert "skipped: lenet5 tfjs-fp32: no target of this plan runs tfjs models" in out
+    assert "1 skipped: lenet5 tfjs-fp32: no target of this plan runs tfjs models" in out
+    assert "add --list" in out and "repeat" not in out  # no job-by-job table unless asked
 
 
 def test_what_no_target_can_run_is_listed_as_skipped(tmp_path: Path) -> None:
@@ -178,3 +183,34 @@ def test_what_no_target_can_run_is_listed_as_skipped(tmp_path: Path) -> None:
         assert "macOS" in reasons["coreml-fp32"]
     onnx = expand(plan, [host_pool(plan)], formats={"lenet5": "onnx"})
     assert "cannot be made from a onnx model" in str(onnx.skipped[0])
+
+
+def test_every_plan_problem_is_shown(tmp_path: Path) -> None:
+    """A plan with many mistakes used to show four and '(and 3 more)'."""
+    bad = GOOD.replace('"tfjs-fp32"]', '"tfjs-fp32", "a1", "a2", "a3", "a4", "a5", "a6", "a7"]')
+    message = _error(bad)
+    assert "(and" not in message and message.startswith("7 problems in plan.toml:")
+    assert all(f"unknown variant 'a{k}'" in message for k in range(1, 8))
+
+
+def test_dry_run_of_a_big_plan_prints_counts_and_lists_only_when_asked(tmp_path: Path) -> None:
+    import time
+
+    plan = tmp_path / "big.toml"
+    plan.write_text('models = ["lenet5", "lenet1"]\nvariants = ["original", "tflite-fp32", "tflite-fp16", '
+                    '"tflite-dynamic-int8", "tflite-int8", "onnx-fp32", "tfjs-fp32", "tfjs-fp16"]\nrepeats = 500\n'
+                    '[measure]\nbackends = ["wasm", "cpu", "webgl", "webgpu"]\n'
+                    '[targets]\nhost = true\nbrowsers = [{browser = "chrome", slots = 2}]\n')
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "devicelab", "batch", str(plan), "--dry-run"],
+                          capture_output=True, text=True, timeout=120)
+    took = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    out = " ".join(done.stdout.replace("│", " ").replace("┃", " ").split())
+    # per model and repeat: 6 on the host; on chrome tfjs x 4 backends x 2, tflite-fp32/fp16, onnx-fp32 x 2
+    assert "18000 jobs" in out and "all 9000 9000" in out
+    assert "tfjs-tflite cannot feed int8-I/O models" in out and "tfjs-tflite cannot initialize dynamic-range" in out
+    assert len(done.stdout.splitlines()) < 60 and took < 60
+    listed = subprocess.run([sys.executable, "-m", "devicelab", "batch", str(plan), "--dry-run", "--list"],
+                            capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0 and listed.stdout.count("\tchrome\ttfjs\n") == 8000

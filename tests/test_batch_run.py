@@ -284,3 +284,26 @@ def test_batch_report_rows_compare_with_the_pc_reference_once(lenet5, session_ca
     assert tflite["size_ratio"] == pytest.approx(tflite["size_bytes"] / original["size_bytes"])
     assert tflite["accuracy_delta_pt"] == pytest.approx((tflite["accuracy"] - original["accuracy"]) * 100)
     assert "speedup" not in original and len(tflite["runs_ms"]) >= 5 and tflite["iqr_ms"] is not None
+
+
+def test_a_model_whose_shape_does_not_fit_the_data_is_not_run_and_the_rest_runs(lenet5, session_cache,
+                                                                                 tmp_path) -> None:
+    """It used to abort the whole batch before any job, without naming the model."""
+    import keras
+
+    inputs = keras.Input((4,))
+    tiny = tmp_path / "tiny.keras"
+    keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(tiny)
+    path = tmp_path / "plan.toml"
+    path.write_text(f'models = ["lenet5", "{tiny}"]\nvariants = ["original"]\ndata = "mnist-sample"\nsamples = 20\n'
+                    "[measure]\nruns = 3\nmin_seconds = 0\n[targets]\nhost = true\n")
+    env = {**os.environ, "DEVICELAB_CACHE": str(session_cache), "DEVICELAB_STORE": str(tmp_path / "s.sqlite")}
+    done = subprocess.run([sys.executable, "-m", "devicelab", "batch", str(path), "-o", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=600, env=env)
+    out = " ".join((done.stdout + done.stderr).replace("│", " ").split())
+    assert done.returncode == 1 and "Traceback" not in out, out
+    assert "1 ok" in out and "1 not run" in out
+    assert f"model {tiny}" in out or "tiny.keras" in out  # the model is named, with the reason
+    rows = _rows(tmp_path / "s.sqlite")
+    assert rows and all((r["variant"], r["status"]) == ("original", "ok") for r in rows)  # lenet5's, kept
+    assert "1 cannot run" in out and "done in an earlier run" not in out  # the bar says what really happened

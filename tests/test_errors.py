@@ -416,7 +416,7 @@ def test_verbose_is_an_option_of_every_command(empty_cache: Path, store: Path) -
 def test_verbose_shows_the_details_behind_an_error(capsys: pytest.CaptureFixture[str],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """What a converter printed rides on the error as `details`; --verbose shows it, plain runs do not."""
-    from devicelab.cli.app import _print_error
+    from devicelab.cli.base import _print_error
     from devicelab.errors import ConversionError
 
     error = ConversionError("tflite-fp32: conversion failed: boom", hint="run with --verbose to see the converter's "
@@ -463,3 +463,38 @@ def test_an_interrupted_host_job_leaves_no_folder_and_no_worker(sig: str, zoo_ca
     assert "Traceback" not in stderr
     assert not list(private_tmp.glob("devicelab-job-*"))
     assert not worker_running()  # no host worker of this run is left
+
+
+@pytest.mark.parametrize(("command", "phrase"), [
+    ("convert lenet5 --calibration-samples 0", "--calibration-samples must be at least 1 (got 0)"),
+    ("zoo build lenet5 --epochs 0", "--epochs must be at least 1 (got 0)"),  # built an untrained model, exit 0
+    ("zoo build lenet5 --epochs -2", "--epochs must be at least 1 (got -2)"),  # "trained" to 11%, exit 0
+])
+def test_other_numbers_out_of_range(command: str, phrase: str, empty_cache: Path, store: Path) -> None:
+    proc = run_cli(*command.split(), cache=empty_cache, store=store)
+    assert_user_error(proc, phrase)
+    assert proc.returncode == 2 and not empty_cache.exists()
+
+
+def test_a_crashed_host_worker_shows_its_output_with_verbose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capfd: pytest.CaptureFixture[str]) -> None:
+    """The hint said 'rerun with --verbose', and --verbose showed nothing more."""
+    from devicelab import api
+    from devicelab.targets import host
+
+    model = tmp_path / "model.tflite"
+    model.write_bytes(b"unused: the worker dies first")
+    api.build_job(tmp_path / "job", model, "tflite", "tflite-fp32", "0" * 64, np.zeros((2, 4), np.float32),
+                  "tflite", api.MeasureOptions(runs=1, min_seconds=0))
+    crash = tmp_path / "crash"
+    crash.mkdir()  # a worker that dies at start-up, after saying why on stderr
+    (crash / "sitecustomize.py").write_text("import os, sys\nsys.stderr.write('boom: the runtime aborted\\n')\n"
+                                            "sys.stderr.flush()\nos._exit(3)\n")
+    monkeypatch.setenv("PYTHONPATH", f"{crash}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    for verbose in ("", "1"):
+        monkeypatch.setenv("DEVICELAB_VERBOSE", verbose)
+        result = host.HostTarget().run(tmp_path / "job", tmp_path / f"result{verbose}")
+        assert result.error["kind"] == "crash" and "boom: the runtime aborted" in result.error["message"]
+        assert "--verbose" in result.error["hint"]
+        err = capfd.readouterr().err
+        assert ("the host worker's last output" in err) == bool(verbose)

@@ -72,6 +72,7 @@ def source_format(model: str) -> str:
 def expand(plan: Plan, pools: list[Pool], formats: dict[str, str] | None = None) -> Expansion:
     """Every job of the plan on these pools; ``formats`` gives each model's source format (found if absent)."""
     from devicelab.convert.variants import VARIANTS
+    from devicelab.study.targets import known_limit
 
     formats = formats if formats is not None else {m: source_format(m) for m in plan.models}
     out = Expansion()
@@ -87,7 +88,7 @@ def expand(plan: Plan, pools: list[Pool], formats: dict[str, str] | None = None)
                 runtime = pool.formats.get(fmt)
                 if runtime is None:
                     continue
-                why = pool.why_unavailable(runtime)
+                why = pool.why_unavailable(runtime) or known_limit(pool.kind, variant)
                 if why:
                     out.skipped.append(Skip(model, variant, pool.label, why))
                     continue

@@ -180,12 +180,14 @@ class _Checker:
         self.problems.append((line or 0, f"{self.label}:{line}: {message}" if line else f"{self.label}: {message}"))
 
     def raise_problems(self) -> None:
-        """One error naming every problem, in file order (the first four, and how many more)."""
+        """One error naming every problem, in file order, one per line (a fix-one-rerun loop is slow)."""
         if not self.problems:
             return
         ordered = [message for _, message in sorted(self.problems, key=lambda p: p[0])]
-        more = f" (and {len(ordered) - 4} more)" if len(ordered) > 4 else ""
-        raise PlanError("; ".join(ordered[:4]) + more, hint=PLAN_HINT)
+        if len(ordered) == 1:
+            raise PlanError(ordered[0], hint=PLAN_HINT)
+        raise PlanError(f"{len(ordered)} problems in {self.label}:\n" + "\n".join(f"  {m}" for m in ordered),
+                        hint=PLAN_HINT)
 
     # -- generic ------------------------------------------------------------------------------------------------
 

@@ -32,22 +32,32 @@ class PreparedModel:
         return len(self.dataset)
 
 
-def prepare(plan: Plan, jobs: list[BatchJob], store: Path, cache: Path,
-            say: Say | None = None) -> dict[str, PreparedModel]:
-    """Every model of the plan ready for its jobs. A model or dataset that cannot be loaded is a user error for
-    the whole batch (raised at once); a variant that does not convert fails only its own jobs."""
+def prepare(plan: Plan, jobs: list[BatchJob], store: Path, cache: Path, say: Say | None = None,
+            broken: dict[str, DevicelabError] | None = None) -> dict[str, PreparedModel]:
+    """Every model of the plan ready for its jobs; a variant that does not convert fails only its own jobs.
+
+    A model that cannot be prepared (it does not load, its data does not load or does not fit its input) is an
+    error naming the model: raised at once, or, when ``broken`` is given, put there so the other models run."""
     prepared = {}
     for model in plan.models:
         variants = list(dict.fromkeys(j.variant for j in jobs if j.model == model))
-        if variants:
+        if not variants:
+            continue
+        try:
             prepared[model] = _prepare_model(plan, model, variants, store, cache, say or (lambda _: None))
+        except DevicelabError as exc:
+            named = exc if model in exc.message else type(exc)(f"model {model}: {exc.message}", exc.hint)
+            named.kind = exc.kind
+            if broken is None:
+                raise named from None
+            broken[model] = named
     return prepared
 
 
 def _prepare_model(plan: Plan, model: str, variants: list[str], store: Path, cache: Path,
                    say: Say) -> PreparedModel:
     from devicelab import api
-    from devicelab.data import load_dataset
+    from devicelab.data import fit_to_shape, load_dataset
     from devicelab.models import load_source
 
     say(f"{model}: loading")
@@ -58,6 +68,7 @@ def _prepare_model(plan: Plan, model: str, variants: list[str], store: Path, cac
         raise DataError(f"the plan gives no data for model {model}",
                         hint="add data = \"mnist-sample\" (or a .npz, IDX file, image folder) to the plan")
     dataset = load_dataset(spec, split="test", limit=plan.samples)
+    fit_to_shape(dataset.x, tuple(source.inputs[0].shape))  # data the model cannot take fails it here, once
     ready = PreparedModel(model, source, dataset)
     converted = [v for v in variants if v != ORIGINAL]
     if converted:

@@ -17,9 +17,12 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import os
 import signal
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -297,7 +300,10 @@ def _attempt(target: Any, member: Member, job: BatchJob, attempt: int, queue: Po
         if not member.present():
             queue.again(job, attempt, 0.0)
             return False
-        failure = _Failure("internal", _describe(exc), "rerun with --verbose; report it if it repeats", None)
+        if os.environ.get("DEVICELAB_VERBOSE"):  # what the hint promises --verbose shows
+            traceback.print_exception(exc, file=sys.stderr)
+        failure = _Failure("internal", _describe(exc), "rerun with --verbose to see its traceback; report it if it "
+                           "repeats", None)
     else:
         if measured.ok:
             _supersede(ctx, ctx.earlier_failures.pop(job.uid, []))

@@ -19,7 +19,7 @@ from devicelab.batch.plan import Plan, load_plan
 from devicelab.batch.pools import Pool, discover
 from devicelab.batch.prepare import PreparedModel, prepare
 from devicelab.batch.runner import Context, Event, EventFn, Outcome, run_pools, store_failure
-from devicelab.errors import UsageError
+from devicelab.errors import DevicelabError, UsageError
 from devicelab.store import Store
 
 
@@ -89,7 +89,8 @@ def run_batch(plan: Plan | str | Path, *, store: Path | None = None, cache: Path
         why = "; ".join([*warnings, *map(str, expansion.skipped)]) or "the plan names no runnable combination"
         raise UsageError(f"nothing to run: {why}",
                          hint="check the targets are connected (`devicelab devices`) and the variants fit them")
-    prepared = prepare(plan, expansion.jobs, store, cache, note)
+    broken: dict[str, DevicelabError] = {}
+    prepared = prepare(plan, expansion.jobs, store, cache, note, broken=broken)
     phases = {"prepare": time.monotonic() - started}
     run = ledger.open_batch(store, plan.key, str(plan.path or ""), len(expansion.jobs), mode)
     note(("resuming" if run.resumed else "starting") + f" batch {run.id}: {len(expansion.jobs)} jobs on "
@@ -99,9 +100,11 @@ def run_batch(plan: Plan | str | Path, *, store: Path | None = None, cache: Path
         if model.reference_error is not None:
             warnings.append(f"{model.spec}: the original failed on this PC ({model.reference_error.message}); "
                             "agreement is not computed")
-    todo = _skip_finished(expansion.jobs, pools, prepared, ctx, retry_failed)
+    runnable = _not_prepared(expansion.jobs, broken, ctx)
+    todo = _skip_finished(runnable, pools, prepared, ctx, retry_failed)
     todo = _fail_unconverted(todo, pools, prepared, ctx)
-    ctx.events(Event("planned", done=len(expansion.jobs) - len(todo), total=len(expansion.jobs)))
+    ctx.events(Event("planned", done=len(expansion.jobs) - len(todo), total=len(expansion.jobs),
+                     detail=_planned_detail(ctx)))
     by_pool: dict[str, list[BatchJob]] = {}
     for job in todo:
         by_pool.setdefault(job.pool, []).append(job)
@@ -140,6 +143,27 @@ def _skip_finished(jobs: list[BatchJob], pools: list[Pool], prepared: dict[str, 
         ctx.outcomes[job.uid] = Outcome(job, "ok" if status == "ok" else "failed", name, row_id,
                                         error=None if status == "ok" else "failed in an earlier run of this batch",
                                         earlier=True)
+    return todo
+
+
+def _planned_detail(ctx: Context) -> str:
+    """What the jobs settled before any worker starts are: done earlier, failed to convert, or not runnable."""
+    outcomes = list(ctx.outcomes.values())
+    parts = [(sum(o.earlier for o in outcomes), "done in an earlier run"),
+             (sum(o.status == "failed" and not o.earlier for o in outcomes), "did not convert"),
+             (sum(o.status == "not_run" for o in outcomes), "cannot run (see the end)")]
+    return ", ".join(f"{n} {what}" for n, what in parts if n)
+
+
+def _not_prepared(jobs: list[BatchJob], broken: dict[str, DevicelabError], ctx: Context) -> list[BatchJob]:
+    """Jobs of a model that could not be prepared are not run, each saying why; the other models' jobs run."""
+    todo = []
+    for job in jobs:
+        error = broken.get(job.model)
+        if error is None:
+            todo.append(job)
+        else:
+            ctx.record(Outcome(job, "not_run", error=error.message, hint=error.hint))
     return todo
 
 

@@ -1,7 +1,7 @@
 """The devicelab command line: parse, call the API, render. No logic lives here.
 
-`app.py` holds the typer app and what the command groups share; each other module is one command group and
-registers its commands on the app when imported here (they import app.py, never this package's __init__).
+`base.py` holds the typer app and what the command groups share; each other module is one command group and
+registers its commands on the app when imported here (they import base.py, never this package's __init__).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from devicelab.cli.app import _print_error, app, finish
+from devicelab.cli.base import _print_error, app, finish
 from devicelab.errors import DevicelabError
 
 # Importing a group registers its commands; this order is the order of `devicelab --help`.
@@ -23,7 +23,7 @@ for _group in GROUPS:
 
 
 def command() -> Any:
-    """The whole command line as one click command (see app.finish); tests invoke it."""
+    """The whole command line as one click command (see base.finish); tests invoke it."""
     return finish(typer.main.get_command(app))
 
 

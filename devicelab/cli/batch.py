@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from devicelab.cli.app import CacheOpt, StoreOpt, _cache, app, console, err_console
+from devicelab.cli.base import CacheOpt, StoreOpt, _cache, app, console, err_console
 
 farm_app = typer.Typer(help="Cloud device farms: export a plan's Android jobs for Firebase Test Lab or AWS Device "
                             "Farm, and import the results they return.", no_args_is_help=True)
@@ -44,8 +44,7 @@ class _BatchBars:
         p = self.progress
         if e.kind == "planned":
             p.start()
-            earlier = f"{e.done} done in an earlier run" if e.done else ""
-            self.overall = p.add_task("[bold]all jobs", total=e.total, completed=e.done, detail=earlier)
+            self.overall = p.add_task("[bold]all jobs", total=e.total, completed=e.done, detail=escape(e.detail))
         elif e.kind in ("started", "progress") and e.member:
             task = self.workers.get(e.member)
             if task is None:
@@ -88,8 +87,10 @@ def batch(
     = False,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Also rerun jobs that failed after their "
                                                "retries.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the plan, find the devices and list the jobs "
-                                          "without running them.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the plan, find the devices and count the jobs "
+                                          "per model, variant and target, and the skipped combinations, without "
+                                          "running anything.")] = False,
+    list_jobs: Annotated[bool, typer.Option("--list", help="With --dry-run: also list every job.")] = False,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the batch's report.html.")]
     = Path("devicelab-batch"),
     store: StoreOpt = None,
@@ -104,8 +105,10 @@ def batch(
     if resume and new:
         raise UsageError("--resume and --new contradict each other", hint="use one of them")
     parsed = load_plan(plan)
+    if list_jobs and not dry_run:
+        raise UsageError("--list goes with --dry-run", hint="devicelab batch PLAN --dry-run --list")
     if dry_run:
-        _show_jobs(*describe_jobs(parsed))
+        _show_plan(*describe_jobs(parsed), full=list_jobs)
         return
     try:
         with _BatchBars() as bars:
@@ -124,21 +127,17 @@ def batch(
         raise typer.Exit(1)
 
 
-def _show_jobs(jobs: list[Any], skipped: list[Any], warnings: list[str], pools: list[Any]) -> None:
-    from rich.table import Table
+def _show_plan(jobs: list[Any], skipped: list[Any], warnings: list[str], pools: list[Any], full: bool) -> None:
+    from devicelab.report.batch import jobs_lines, plan_summary
 
     for warning in warnings:
         console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
-    labels = {p.key: f"{p.label} ({len(p.members)} worker{'s' if len(p.members) > 1 else ''})" for p in pools}
-    table = Table(title=f"{len(jobs)} jobs", title_justify="left")
-    for column in ("model", "variant", "setting", "repeat", "target", "runtime"):
-        table.add_column(column)
-    for job in jobs:
-        table.add_row(escape(job.model), job.variant, job.setting or "-", str(job.repeat + 1),
-                      escape(labels[job.pool]), job.runtime)
-    console.print(table)
-    for skip in skipped:
-        console.print(f"[dim]skipped: {escape(str(skip))}[/dim]")
+    for renderable in plan_summary(jobs, skipped, pools):
+        console.print(renderable)
+    if full:
+        console.file.write(jobs_lines(jobs, pools))
+    else:
+        console.print("[dim]every job, one per line: add --list[/dim]")
 
 
 def _show_report(report: Any) -> None:

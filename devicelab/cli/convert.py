@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from devicelab.cli.app import CacheOpt, _Bars, _cache, _print_error, _split, app, console
+from devicelab.cli.base import CacheOpt, _Bars, _cache, _print_error, _split, app, console
 
 
 @app.command()

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from devicelab.cli.app import AdbServerOpt, app, console
+from devicelab.cli.base import AdbServerOpt, app, console
 from devicelab.errors import DevicelabError
 
 android_app = typer.Typer(help="The Android measurement app on your phones.", no_args_is_help=True)

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from devicelab.cli.app import CacheOpt, StoreOpt, _Bars, _cache, app, console
+from devicelab.cli.base import CacheOpt, StoreOpt, _Bars, _cache, app, console
 
 
 @app.command()

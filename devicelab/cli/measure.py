@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from devicelab.cli.app import (
+from devicelab.cli.base import (
     AdbServerOpt,
     CacheOpt,
     StoreOpt,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from devicelab.cli.app import StoreOpt, _split, app, console, err_console
+from devicelab.cli.base import StoreOpt, _split, app, console, err_console
 
 ModelFilter = Annotated[str | None, typer.Option("--model", help="Only this model.", show_default=False)]
 VariantFilter = Annotated[str | None, typer.Option("--variant", help="Only this variant.", show_default=False)]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from devicelab.cli.app import app, console
+from devicelab.cli.base import app, console
 from devicelab.errors import UsageError
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from devicelab.cli.app import CacheOpt, StoreOpt, TaskOpt, _Bars, _cache, _split, app, console
+from devicelab.cli.base import CacheOpt, StoreOpt, TaskOpt, _Bars, _cache, _split, app, console
 
 DEMO_TARGETS = "host,chrome"
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from devicelab.cli.app import CacheOpt, _Bars, _cache, app, console
+from devicelab.cli.base import CacheOpt, _Bars, _cache, app, console
 
 zoo_app = typer.Typer(help="Reference models of the study, built as code and trained offline.", no_args_is_help=True)
 app.add_typer(zoo_app, name="zoo")

@@ -16,6 +16,12 @@ from devicelab.targets.base import Target
 _CANNOT_RUN: dict[tuple[str, str], str] = {}
 
 
+def known_limit(kind: str, variant: str) -> str | None:
+    """Why a kind of target (host, browser, android, ios) cannot run a variant at all, or None (batch plans skip
+    these combinations at plan time, as the study does)."""
+    return _CANNOT_RUN.get((kind, variant))
+
+
 @dataclass
 class TargetSpec:
     """A target as the user named it, built lazily so a missing device fails only its own part."""

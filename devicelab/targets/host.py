@@ -77,8 +77,11 @@ class HostTarget(Target):
             message = f"the host worker for job {job.id} died (exit code {code}) before writing a result"
             if tail:
                 message += f": {tail.splitlines()[-1][:300]}"
+        if kind == "crash" and tail and os.environ.get("DEVICELAB_VERBOSE"):  # what the hint promises
+            print(f"--- the host worker's last output (job {job.id}) ---\n{tail}", file=sys.stderr)
         result = protocol.error_result(job.id, host_device(), kind, message,
-                                       "raise --timeout" if kind == "timeout" else "rerun with --verbose")
+                                       "raise --timeout" if kind == "timeout" else
+                                       "rerun with --verbose to see the worker's last output")
         protocol.write_result(result_dir, result)
         return result
 

@@ -28,11 +28,9 @@ except (AttributeError, OSError, ValueError):  # stdout is no file (captured by 
     _stdout = sys.stdout
 
 def _width(stream: Any) -> int | None:
-    """Terminals: their width. Logs and pipes: $COLUMNS when set, else 200 rather than rows folded into 80."""
-    if stream.isatty():
-        return None
-    columns = os.environ.get("COLUMNS", "")
-    return int(columns) if columns.isdigit() and int(columns) > 0 else 200
+    """Terminals: their width. Logs and pipes: 200 columns rather than rows folded into 80 ($COLUMNS is not
+    trusted there: test runners and shells leak a terminal's 80 into every child)."""
+    return None if stream.isatty() else 200
 
 
 console = Console(file=_stdout, highlight=False, width=_width(_stdout))
@@ -77,8 +75,15 @@ class _Bars:
                                  TextColumn("[dim]{task.fields[detail]}"), TimeElapsedColumn(), console=console,
                                  transient=False)
         self.tasks: dict[str, Any] = {}
+        self.phases: dict[str, str] = {}
 
     def __call__(self, task: str, done: int, total: int, detail: str = "") -> None:
+        if not console.is_terminal:  # a log or a pipe: one line per phase, as it starts (a bar shows only at the end)
+            if self.phases.get(task) != detail:
+                self.phases[task] = detail
+                console.print(f"{escape(task)}: {escape(detail)}" + (f" ({done}/{total})" if total > 1 else ""),
+                              highlight=False)
+            return
         if not self.tasks:  # start drawing only once there is something to draw
             self.progress.start()
         if task not in self.tasks:
