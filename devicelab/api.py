@@ -365,7 +365,13 @@ def choose_target(name: str = "host", *, browser: str | None = None, remote: str
 
 def check_target_fits(target: Target, variants: list[str], runtime: str | None, backends: list[str] | None) -> None:
     """Runtime and backend names the target cannot take are usage errors before any work, not an error row per
-    job (tfjs on this PC, an unknown browser backend). Whether the runtime is available stays a job's matter."""
+    job (tfjs on this PC, an unknown browser backend). Whether the runtime is available stays a job's matter.
+
+    A sweep over several variants applies each setting only where the runtime has it (_sweep_settings), so a
+    setting is unknown only when no chosen variant's runtime has it: xnnpack over tflite and onnx variants on a
+    phone is fine, a typo is not.
+    """
+    known_anywhere: dict[str, tuple[str, ...]] = {}
     for name in variants:
         if name == ORIGINAL:
             continue
@@ -377,11 +383,15 @@ def check_target_fits(target: Target, variants: list[str], runtime: str | None, 
             raise
         except DevicelabError:
             pass  # not a usage error (Core ML off macOS, packages missing): reported per job as before
-        known = target.backends(chosen)
-        unknown = [b for b in backends or [] if known and b not in known]
-        if unknown:
-            raise UsageError(f"{chosen} on {target.name} has no '{unknown[0]}' setting",
-                             hint=f"use one of {', '.join(known)}")
+        known_anywhere[chosen] = tuple(target.backends(chosen) or ())
+    if not known_anywhere or any(not known for known in known_anywhere.values()):
+        return  # a runtime that lists no settings takes whatever its job says
+    every = sorted({b for known in known_anywhere.values() for b in known})
+    unknown = [b for b in backends or [] if b not in every]
+    if unknown:
+        runtimes = ", ".join(known_anywhere)
+        raise UsageError(f"{runtimes} on {target.name} {'has' if len(known_anywhere) == 1 else 'have'} no "
+                         f"'{unknown[0]}' setting", hint=f"use one of {', '.join(every)}")
 
 
 def _sweep_settings(target: Target, name: str, runtime: str | None, sweep: list[str] | None, default: str | None,

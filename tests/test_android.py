@@ -261,11 +261,16 @@ def test_a_delegate_sweep_applies_each_delegate_only_where_the_runtime_has_it(ph
 
 
 def test_a_delegate_the_app_lacks_is_refused_as_the_app_refuses_it(phones, lenet5, session_cache, tmp_path) -> None:
+    """Asked of a runtime that lacks it (and no other variant's runtime has it), a delegate is a usage error
+    before anything is pushed or stored; in a sweep over several runtimes it is skipped where it does not apply
+    (test above). The fake app refuses it as the real one does (test below), should a job still carry it."""
+    from devicelab.errors import UsageError
+
     server, _ = phones
-    measured, _ = _deploy(server, "pixel", tmp_path / "s.sqlite", variants=("onnx-fp32",), delegates=["xnnpack"],
-                          samples=5, runs=1, reference=False)
-    error = measured[-1].result.error
-    assert error["kind"] == "runtime_unavailable" and "no delegate 'xnnpack'" in error["message"]
+    with pytest.raises(UsageError, match="onnxruntime on android:R5CT100PIX has no 'xnnpack' setting"):
+        _deploy(server, "pixel", tmp_path / "s.sqlite", variants=("onnx-fp32",), delegates=["xnnpack"],
+                samples=5, runs=1, reference=False)
+    assert not (tmp_path / "s.sqlite").exists()
 
 
 def test_the_fake_app_accepts_the_delegates_the_real_app_accepts() -> None:
@@ -278,7 +283,8 @@ def test_the_fake_app_accepts_the_delegates_the_real_app_accepts() -> None:
             / "android_app/app/src/main/java/dev/devicelab/app/Runtimes.java").read_text()
     arrays = {name: tuple(re.findall(r'"(\w+)"', body))
               for name, body in re.findall(r"static final String\[\] (\w+)_DELEGATES = \{([^}]*)\}", java)}
-    assert arrays == {"TFLITE": APP_DELEGATES["tflite"], "ORT": APP_DELEGATES["onnxruntime"]}
+    assert arrays == {"TFLITE": APP_DELEGATES["tflite"], "ORT": APP_DELEGATES["onnxruntime"],
+                      "EXECUTORCH": APP_DELEGATES["executorch"]}
     assert {name: delegates for name, (_, delegates) in android.RUNTIMES.items()} == APP_DELEGATES
 
 
