@@ -134,18 +134,16 @@ def test_a_plan_expands_to_the_right_jobs(tmp_path: Path) -> None:
         for pool, backends in (("browser:chrome", ("wasm", "webgl")), ("browser:chrome@http://127.0.0.1:4444",
                                                                          ("cpu",))):
             wanted += [("tfjs-fp32", pool, b, repeat) for b in backends]
-            # tflite-web and ort-web take wasm only: the [cpu] entry runs them on their default backend
+            # LiteRT.js and ort-web take wasm and webgpu, not webgl or cpu: the [cpu] entry runs them on their
+            # default backend; LiteRT.js runs int8-I/O models too, so nothing is skipped at plan time
             wasm = "wasm" if "wasm" in backends else None
-            # tflite-int8 is skipped at plan time: tfjs-tflite cannot feed int8-I/O models
-            wanted += [(v, pool, wasm, repeat) for v in ("tflite-fp32", "onnx-fp32")]
+            wanted += [(v, pool, wasm, repeat) for v in ("tflite-fp32", "tflite-int8", "onnx-fp32")]
     assert got == sorted(wanted)
     assert len({j.uid for j in expansion.jobs}) == len(expansion.jobs)  # every job its own identity
     again = expand(plan, pools, formats={"lenet5": "keras"})
     assert [j.uid for j in again.jobs] == [j.uid for j in expansion.jobs]  # stable: what resume matches on
     assert not any(j.variant == "original" and j.pool != "host" for j in expansion.jobs)
-    assert sorted((s.variant, s.target) for s in expansion.skipped) == [("tflite-int8", "chrome"),
-                                                                        ("tflite-int8", "chrome on http://127.0.0.1:4444")]
-    assert all("int8-I/O" in s.reason for s in expansion.skipped)
+    assert expansion.skipped == []
 
 
 def test_dry_run_finds_the_phones_and_lists_the_jobs(tmp_path: Path) -> None:
@@ -198,7 +196,8 @@ def test_dry_run_of_a_big_plan_prints_counts_and_lists_only_when_asked(tmp_path:
 
     plan = tmp_path / "big.toml"
     plan.write_text('models = ["lenet5", "lenet1"]\nvariants = ["original", "tflite-fp32", "tflite-fp16", '
-                    '"tflite-dynamic-int8", "tflite-int8", "onnx-fp32", "tfjs-fp32", "tfjs-fp16"]\nrepeats = 500\n'
+                    '"tflite-dynamic-int8", "tflite-int8", "onnx-fp32", "tfjs-fp32", "tfjs-fp16", "coreml-fp32"]\n'
+                    'repeats = 500\n'
                     '[measure]\nbackends = ["wasm", "cpu", "webgl", "webgpu"]\n'
                     '[targets]\nhost = true\nbrowsers = [{browser = "chrome", slots = 2}]\n')
     started = time.monotonic()
@@ -207,9 +206,10 @@ def test_dry_run_of_a_big_plan_prints_counts_and_lists_only_when_asked(tmp_path:
     took = time.monotonic() - started
     assert done.returncode == 0, done.stderr
     out = " ".join(done.stdout.replace("│", " ").replace("┃", " ").split())
-    # per model and repeat: 6 on the host; on chrome tfjs x 4 backends x 2, tflite-fp32/fp16, onnx-fp32 x 2
-    assert "18000 jobs" in out and "all 9000 9000" in out
-    assert "tfjs-tflite cannot feed int8-I/O models" in out and "tfjs-tflite cannot initialize dynamic-range" in out
+    # per model and repeat: 6 on the host; on chrome tfjs x 4 backends x 2, the four tflite variants on LiteRT.js
+    # (wasm, webgpu) and onnx-fp32 on ort-web (wasm, webgpu): 18; Core ML is skipped on both, with its reason
+    assert "24000 jobs" in out and "all 12000 12000" in out
+    assert "coreml-fp32 on this PC: Core ML prediction needs macOS" in out
     assert len(done.stdout.splitlines()) < 60 and took < 60
     listed = subprocess.run([sys.executable, "-m", "devicelab", "batch", str(plan), "--dry-run", "--list"],
                             capture_output=True, text=True, timeout=120)
