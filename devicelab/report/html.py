@@ -25,6 +25,7 @@ tr.error td{background:#fef2f2}tr.ref td{background:#eff6ff}
 .box{background:#fff;border:1px solid #e5e7eb;border-radius:6px;padding:12px;margin:8px 0;overflow-x:auto}
 .fail{border-color:#fca5a5;background:#fef2f2}
 .grid{display:flex;flex-wrap:wrap;gap:10px}
+.side{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}.side>div{flex:0 1 auto}
 figure{margin:0;text-align:center;font-size:11px}
 figure img{width:84px;height:84px;image-rendering:pixelated;border:1px solid #d1d5db;background:#000}
 svg{max-width:100%;height:auto}
@@ -273,8 +274,10 @@ def _diagnoses(doc: dict[str, Any]) -> str:
                   for s in report.get("layers") or []]
         css = ["error" if s["layer"] == first else "" for s in report.get("layers") or []]
         notes = "".join(f"<p class=\"small muted\">{escape(n)}</p>" for n in d.get("notes") or [])
-        out.append(title + f"<div class=\"box\"><p>{verdict}.</p>{chart or ''}</div>" + _fix(report.get("fix"))
-                   + "<details><summary class=\"small\">Per-layer figures</summary>"
+        # The chart and the fix side by side: where it breaks, and what keeping that layer in float gives.
+        out.append(title + f"<div class=\"side\"><div class=\"box\"><p>{verdict}.</p>{chart or ''}</div>"
+                   f"<div>{_fix(report.get('fix'))}</div></div><details><summary class=\"small\">Per-layer figures"
+                   "</summary>"
                    + _table(["layer", "variant tensor", "SQNR dB", "cosine", "max |Δ|", "int8 scale"], layers,
                             left=2, css=css) + "</details>" + notes)
     return "".join(out)

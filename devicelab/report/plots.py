@@ -178,7 +178,7 @@ def layer_errors(diagnosis: dict[str, Any], floor_db: float | None = None) -> st
         values.append(top if value is None or value == float("inf") else bottom if value == float("-inf") else value)
     first = diagnosis.get("first_divergent_layer")
     names = [s["layer"] for s in layers]
-    fig, ax = plt.subplots(figsize=(min(12.0, 2.0 + 0.45 * len(layers)), 3.2))
+    fig, ax = plt.subplots(figsize=(min(11.0, max(4.5, 2.0 + 0.45 * len(layers))), 3.2))
     xs = range(len(layers))
     ax.plot(xs, values, "-", color=_COLORS[0], lw=1.2, alpha=0.8)
     colors = [_COLORS[1] if name == first else _COLORS[0] for name in names]
