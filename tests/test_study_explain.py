@@ -151,3 +151,20 @@ def test_explain_below_is_a_percentage_on_the_command_line(files: dict[str, Path
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "--explain-below" in done.stderr + done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_profile_tables_of_every_runtime_come_out_in_one_shape() -> None:
+    """The shapes the runtimes store (ORT on the host: ms per inference; the browser page: us summed over its
+    runs, as web_runner's ort-web and tfjs write them; a runtime without a profiler: its error)."""
+    from devicelab.study.document import profile_table
+
+    browser = profile_table({"available": True, "method": "onnxruntime-web enableProfiling", "runs": 10,
+                             "nodes": [{"node": "conv1", "op_type": "Conv", "provider": "JsExecutionProvider",
+                                        "calls": 10, "total_us": 500.0, "mean_us": 50.0, "median_us": 48.0},
+                                       {"node": "relu", "op_type": "Relu", "provider": "JsExecutionProvider",
+                                        "calls": 10, "total_us": 100.0, "mean_us": 10.0, "median_us": 9.0}]})
+    assert [(op["name"], op["ms"]) for op in browser["operators"]] == [("conv1", 0.05), ("relu", 0.01)]
+    assert browser["ops_ms"] == pytest.approx(0.06) and browser["method"].startswith("onnxruntime-web")
+    missing = profile_table({"available": False, "reason": "webnn has no per-node profiling in the page"})
+    assert missing == {"error": "webnn has no per-node profiling in the page", "operators": []}
+    assert profile_table({"error": "the tflite runtime gives no per-operator times here"})["operators"] == []
