@@ -184,16 +184,21 @@ def _profiles(study: Any) -> list[dict[str, Any]]:
 
 def profile_table(raw: dict[str, Any]) -> dict[str, Any]:
     """One runtime's profile as {method, runs, run_ms, ops_ms, requested, share_ops, share_time, operators:
-    [{name, op_type, provider, calls, ms}] (ms: mean time per inference), error}."""
+    [{name, op_type, provider, calls, ms}] (ms: time per inference; the mean, or for ort-web in the browser the
+    median call times the calls per inference), error}."""
     if raw.get("error") or raw.get("available") is False:
         return {"error": raw.get("error") or raw.get("reason") or "no per-operator table", "operators": []}
     runs = raw.get("runs") or 1
     operators = []
-    if "nodes" in raw:  # the browser page: per-node microseconds summed over `runs` inferences
+    if "nodes" in raw:  # the browser page: per-node microseconds over `runs` inferences
         for node in raw["nodes"]:
+            calls = node.get("calls") or runs
+            # ort-web gives the median call: its fresh session's first run pays for setup (shader compiles).
+            total = float(node["median_us"]) * calls if node.get("median_us") is not None else \
+                float(node.get("total_us") or 0)
             operators.append({"name": node.get("node"), "op_type": node.get("op_type"),
                               "provider": node.get("provider"), "calls": node.get("calls"),
-                              "ms": float(node.get("total_us") or 0) / runs / 1000.0})
+                              "ms": round(total / runs / 1000.0, 6)})
     else:
         for op in raw.get("operators") or []:  # ORT host (mean_ms per inference) or ExecuTorch (per event)
             operators.append({"name": op.get("name"), "op_type": op.get("op_type"),
@@ -201,7 +206,7 @@ def profile_table(raw: dict[str, Any]) -> dict[str, Any]:
                               "calls": op.get("calls", op.get("runs")), "ms": op.get("mean_ms")})
     ops_ms = raw.get("ops_ms_mean")
     if ops_ms is None and "nodes" in raw:  # (ExecuTorch's events nest: Method::execute holds the others)
-        ops_ms = sum(op["ms"] for op in operators)
+        ops_ms = round(sum(op["ms"] for op in operators), 6)
     return {"method": raw.get("source") or raw.get("method"), "runs": raw.get("runs"),
             "run_ms": raw.get("run_ms_mean"), "ops_ms": ops_ms, "requested": raw.get("requested_provider"),
             "share_ops": raw.get("share_ops_on_requested"), "share_time": raw.get("share_time_on_requested"),
