@@ -18,7 +18,7 @@ import pytest
 
 from devicelab import api
 from devicelab.cli.study import EXPLAIN_BELOW_PERCENT
-from devicelab.errors import DevicelabError
+from devicelab.errors import DevicelabError, UsageError
 from devicelab.study.run import DEFAULT_EXPLAIN_BELOW, StudyConfig, run_study
 from devicelab.study.targets import parse_targets
 
@@ -151,6 +151,11 @@ def test_explain_below_is_a_percentage_on_the_command_line(files: dict[str, Path
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "--explain-below" in done.stderr + done.stdout
     assert "Traceback" not in done.stderr
+    from devicelab.cli.study import _threshold
+
+    assert _threshold(0) is None and _threshold(99.5) == 0.995  # 0 turns the diagnosis off
+    with pytest.raises(UsageError, match="between 0 and 1"):
+        run_study(_config(files, "healthy", ["tflite-fp32"], "bad", explain_below=1.5))
 
 
 def test_profile_tables_of_every_runtime_come_out_in_one_shape() -> None:
