@@ -22,6 +22,7 @@ from devicelab.errors import DevicelabError, UsageError
 from devicelab.study.run import DEFAULT_EXPLAIN_BELOW, StudyConfig, run_study
 from devicelab.study.targets import parse_targets
 
+pytestmark = pytest.mark.slow  # real conversions and runs (seconds each)
 FAST = api.MeasureOptions(runs=3, warmup_runs=1, min_seconds=0, max_seconds=2)
 SAMPLES = 60
 
