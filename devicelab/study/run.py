@@ -398,8 +398,8 @@ def _below_threshold(study: Study) -> list[tuple[api.Measurement, float]]:
             if m.variant == api.ORIGINAL or not m.ok or registry.get(m.variant).format not in _EXPLAINABLE:
                 continue
             agreement = ((m.summary or {}).get("accuracy") or {}).get("agreement")
-            if agreement is not None and agreement < threshold:
-                found.append((m, agreement))
+            if agreement is not None and agreement < threshold and m.variant not in {f.variant for f, _ in found}:
+                found.append((m, agreement))  # once per variant: the diagnosis is of the file, not the runtime
     return found
 
 
