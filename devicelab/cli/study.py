@@ -11,6 +11,7 @@ from rich.markup import escape
 from devicelab.cli.base import CacheOpt, StoreOpt, TaskOpt, _Bars, _cache, _split, app, console
 
 DEMO_TARGETS = "host,chrome"
+EXPLAIN_BELOW_PERCENT = 99.0  # study.run.DEFAULT_EXPLAIN_BELOW in percent (the CLI imports no numpy to start)
 
 
 @app.command()
@@ -41,6 +42,12 @@ def study(
     adb_server: Annotated[str | None, typer.Option("--adb-server", help="host:port of the adb server.")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Measure everything again instead of reusing finished, "
                                         "unchanged jobs from the store.")] = False,
+    explain_below: Annotated[float, typer.Option("--explain-below", help="Diagnose (explain --fix) every TFLite/ONNX "
+                                                 "variant whose top-1 agreement on this PC is below this percentage; "
+                                                 "0: never.")] = EXPLAIN_BELOW_PERCENT,
+    profile: Annotated[bool, typer.Option("--profile", help="Also record per-operator times where the runtime gives "
+                                          "them (ONNX Runtime, ort-web, tfjs, ExecuTorch): a table per run in the "
+                                          "report.")] = False,
     task: TaskOpt = None,
     store: StoreOpt = None,
     cache_dir: CacheOpt = None,
@@ -55,9 +62,17 @@ def study(
         model=model, data=data, targets=parse_targets(targets, remote=remote, adb_server=adb_server),
         variants=names, attacks=split_attacks(attacks or ""),
         frameworks=[f.strip() for f in frameworks.split(",") if f.strip()], samples=samples,
-        attack_samples=attack_samples, out=out, store=store, cache=_cache(cache_dir), reuse=not fresh, task=task)
+        attack_samples=attack_samples, out=out, store=store, cache=_cache(cache_dir), reuse=not fresh, task=task,
+        explain_below=_threshold(explain_below))
     config.options.runs = runs
+    config.options.profile = profile
     _run(config)
+
+
+def _threshold(percent: float) -> float | None:
+    if not 0 <= percent <= 100:
+        raise typer.BadParameter(f"{percent:g} is not a percentage (0 to 100)", param_hint="--explain-below")
+    return percent / 100 or None
 
 
 @app.command()
@@ -115,6 +130,8 @@ def _run(config: Any) -> None:
                       f"{escape(failure['error'])}")
         if failure.get("hint"):
             console.print(f"[dim]Hint: {escape(failure['hint'])}[/dim]")
+    for line in diagnosis_lines(doc.get("diagnoses") or []):
+        console.print(line)
     reused = sum(1 for r in doc["rows"] if r.get("reused"))
     timing = escape(", ".join(f"{name} {seconds:.1f} s" for name, seconds in doc["phases"].items()))
     console.print(f"[dim]{timing}" + (f"; {reused} job(s) reused from the store (--fresh to redo)" if reused else "")
@@ -131,3 +148,23 @@ def _group_skipped(skipped: list[dict[str, Any]]) -> list[str]:
     for s in skipped:
         by_reason.setdefault(f"{s['reason']} ({s['target']})", []).append(s["variant"])
     return [f"{', '.join(dict.fromkeys(v))}: {reason}" for reason, v in by_reason.items()]
+
+
+def diagnosis_lines(diagnoses: list[dict[str, Any]]) -> list[str]:
+    """One line per diagnosed variant: the layer named and what the fix gave (details in the report)."""
+    lines = []
+    for d in diagnoses:
+        head = f"[bold]{escape(d['variant'])}[/bold] agrees {d['agreement']:.1%}"
+        if d.get("error"):
+            lines.append(f"{head}; [red]its diagnosis failed:[/red] {escape(d['error']['message'])}")
+            continue
+        report = d.get("explain") or {}
+        first = report.get("first_divergent_layer")
+        text = f"{head}; first divergent layer: [red]{escape(first)}[/red]" if first else \
+            f"{head}; no layer diverges"
+        fix = report.get("fix")
+        if fix and fix.get("agreement") is not None:
+            text += (f"; keeping {escape(', '.join(fix['kept_float']))} in float: {escape(fix['variant'])} agrees "
+                     f"{fix['agreement']:.1%}")
+        lines.append(text)
+    return lines

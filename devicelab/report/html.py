@@ -25,6 +25,7 @@ tr.error td{background:#fef2f2}tr.ref td{background:#eff6ff}
 .box{background:#fff;border:1px solid #e5e7eb;border-radius:6px;padding:12px;margin:8px 0;overflow-x:auto}
 .fail{border-color:#fca5a5;background:#fef2f2}
 .grid{display:flex;flex-wrap:wrap;gap:10px}
+.side{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}.side>div{flex:0 1 auto}
 figure{margin:0;text-align:center;font-size:11px}
 figure img{width:84px;height:84px;image-rendering:pixelated;border:1px solid #d1d5db;background:#000}
 svg{max-width:100%;height:auto}
@@ -34,8 +35,9 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:0}dt{c
 
 
 def render(doc: dict[str, Any]) -> str:
-    parts = [_header(doc), _summary(doc), _failures(doc), _plots(doc), _disagreements(doc), _frameworks(doc),
-             _robustness_details(doc), _timing_details(doc), _environments(doc), _phases(doc)]
+    parts = [_header(doc), _summary(doc), _failures(doc), _plots(doc), _disagreements(doc), _diagnoses(doc),
+             _frameworks(doc), _robustness_details(doc), _timing_details(doc), _profiles(doc), _environments(doc),
+             _phases(doc)]
     body = "\n".join(p for p in parts if p)
     return (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
@@ -233,6 +235,78 @@ def _disagreements(doc: dict[str, Any]) -> str:
     return "".join(out)
 
 
+def _diagnoses(doc: dict[str, Any]) -> str:
+    """explain --fix of every variant whose agreement fell below the study's threshold."""
+    diagnoses = doc.get("diagnoses") or []
+    if not diagnoses:
+        return ""
+    from devicelab.explain.core import FLOOR_DB
+
+    out = [f"<h2>Why variants disagree</h2><p class=\"small muted\">Each TFLite or ONNX variant of the model whose "
+           f"top-1 agreement with the reference on this PC fell below {_pct(doc.get('explain_below'), digits=0)} was "
+           "diagnosed (<code>devicelab explain --fix</code>): its intermediate tensors compared with the original's, "
+           "layer by layer along the graph (SQNR in dB: higher is closer; healthy int8 layers sit at 20-45 dB), the "
+           "first divergent layer named, and a variant keeping that layer in float built and measured. Agreements "
+           "in this section are on the diagnosis' own samples (the first of the test data).</p>"]
+    for d in diagnoses:
+        title = (f"<h3>{escape(d['variant'])} @ {escape(d['target'])} <span class=\"muted small\">agreement "
+                 f"{_pct(d.get('agreement'))} in the study; diagnosed on {d.get('samples')} samples in "
+                 f"{_f(d.get('seconds'), '{:.1f}')} s</span></h3>")
+        error = d.get("error")
+        if error:
+            hint = f"<br><span class=\"muted\">Hint: {escape(error['hint'])}</span>" if error.get("hint") else ""
+            out.append(title + f"<div class=\"box fail\"><b>The diagnosis failed</b> ({escape(error['kind'])}): "
+                       f"{escape(error['message'])}{hint}</div>")
+            continue
+        report = d.get("explain") or {}
+        first = report.get("first_divergent_layer")
+        verdict = (f"First divergent layer: <b class=\"bad\">{escape(first)}</b>" if first else
+                   "<span class=\"ok\">No layer diverges</span> (the disagreement is spread thin, or comes from "
+                   "the last layer's rounding)")
+        unmatched = report.get("unmatched") or []
+        if unmatched:
+            verdict += (f". <span class=\"muted\">No tensor of their own in the variant (fused or folded): "
+                        f"{escape(', '.join(unmatched))}</span>")
+        chart = plots.layer_errors(report, FLOOR_DB)
+        layers = [[escape(s["layer"]), escape(str(s.get("tensor") or "")),
+                   "identical" if s.get("sqnr_db") is None else _f(s["sqnr_db"], "{:.1f}"),
+                   _f(s.get("cosine"), "{:.4f}"), _f(s.get("max_abs"), "{:.3g}"), _f(s.get("scale"), "{:.3g}")]
+                  for s in report.get("layers") or []]
+        css = ["error" if s["layer"] == first else "" for s in report.get("layers") or []]
+        notes = "".join(f"<p class=\"small muted\">{escape(n)}</p>" for n in d.get("notes") or [])
+        # The chart and the fix side by side: where it breaks, and what keeping that layer in float gives.
+        out.append(title + f"<div class=\"side\"><div class=\"box\"><p>{verdict}.</p>{chart or ''}</div>"
+                   f"<div>{_fix(report.get('fix'))}</div></div><details><summary class=\"small\">Per-layer figures"
+                   "</summary>"
+                   + _table(["layer", "variant tensor", "SQNR dB", "cosine", "max |Δ|", "int8 scale"], layers,
+                            left=2, css=css) + "</details>" + notes)
+    return "".join(out)
+
+
+def _fix(fix: dict[str, Any] | None) -> str:
+    """The fix's agreement and size beside the full int8 variant's and fp32's."""
+    if not fix:
+        return ""
+    against = fix.get("against") or {}
+    full, fp32 = against.get("full") or {}, against.get("fp32") or {}
+    kept = escape(", ".join(fix.get("kept_float") or []))
+    lines = [[f"<b>{escape(fix['variant'])}</b> <span class=\"muted small\">(fix: {kept} in float)</span>",
+              _pct(fix.get("agreement")), _size(fix.get("size_bytes"))],
+             [escape(full.get("variant", "full int8")) + " <span class=\"muted small\">(full int8)</span>",
+              _pct(full.get("agreement")), _size(full.get("size_bytes"))],
+             [escape(fp32.get("variant", "fp32")) + " <span class=\"muted small\">(float)</span>",
+              _pct(fp32.get("agreement")), _size(fp32.get("size_bytes"))]]
+    bound = fix.get("bound")
+    verdict = ("<p class=\"ok small\">The fix is within {:.0f} points of fp32's agreement: measure, deploy or study it "
+               "by its name like any variant.</p>" if fix.get("within_bound") else
+               "<p class=\"warn small\">Keeping these layers in float did not bring agreement within {:.0f} points of "
+               "fp32's; the best variant tried is shown.</p>").format((bound or 0) * 100)
+    tried = fix.get("tried") or []
+    steps = "" if len(tried) < 2 else ("<p class=\"small muted\">Tried: " + "; ".join(
+        f"{escape(', '.join(t.get('kept_float') or []))} float: {_pct(t.get('agreement'))}" for t in tried) + "</p>")
+    return _table(["variant", "agreement", "size"], lines) + verdict + steps
+
+
 def _frameworks(doc: dict[str, Any]) -> str:
     fw = doc.get("frameworks")
     if not fw:
@@ -284,6 +358,38 @@ def _timing_details(doc: dict[str, Any]) -> str:
     return ("<h2>Time and memory</h2>"
             + _table(["variant", "target", "load ms", "first ms", "median ms", "p90 ms", "IQR ms", "CV", "runs",
                       "peak MiB", "memory method"], lines, left=2))
+
+
+def _profiles(doc: dict[str, Any]) -> str:
+    """Where the time goes: one per-operator table for every profiled run (measure or study --profile)."""
+    profiles = doc.get("profiles") or []
+    if not profiles:
+        return ""
+    out = ["<h2>Where the time goes</h2><p class=\"small muted\">Per-operator times from the runtime's own "
+           "profiler, in extra runs after the timed ones (so the timings above are not slowed): ms per inference "
+           "and the provider or backend that ran each op. A share below 100% on the requested provider is a "
+           "silent fallback.</p>"]
+    for p in profiles:
+        head = (f"<h3>{escape(p['variant'])} @ {escape(p['target'])} <span class=\"muted small\">"
+                f"{escape(p.get('runtime') or '')}</span></h3>")
+        if p.get("error"):
+            out.append(head + f"<p class=\"warn small\">No per-operator table: {escape(p['error'])}</p>")
+            continue
+        facts = [escape(p.get("method") or "")]
+        if p.get("ops_ms") is not None:
+            whole = f" of {p['run_ms']:.4f} ms per inference" if p.get("run_ms") else " per inference"
+            facts.append(f"ops {p['ops_ms']:.4f} ms{whole}")
+        if p.get("share_ops") is not None:
+            css = "ok" if p["share_ops"] >= 1 else "bad"
+            facts.append(f"on {escape(str(p.get('requested')))}: <span class=\"{css}\">"
+                         f"{_pct(p['share_ops'], digits=0)} of ops, {_pct(p.get('share_time'), digits=0)} of op "
+                         "time</span>")
+        lines = [[escape(str(op.get("name"))), escape(str(op.get("op_type") or "")),
+                  escape(str(op.get("provider") or "")), _f(op.get("calls"), "{}"), _f(op.get("ms"), "{:.4f}")]
+                 for op in p.get("operators") or []]
+        out.append(head + f"<p class=\"small\">{' · '.join(facts)}</p>"
+                   + _table(["op", "type", "provider", "calls", "ms / inference"], lines, left=3))
+    return "".join(out)
 
 
 def _environments(doc: dict[str, Any]) -> str:

@@ -160,3 +160,47 @@ def per_class(frameworks: dict[str, Any] | None) -> str | None:
     ax.set_ylabel("accuracy (%)")
     ax.legend(fontsize=8, frameon=False)
     return _svg(fig)
+
+
+def layer_errors(diagnosis: dict[str, Any], floor_db: float | None = None) -> str | None:
+    """SQNR of the variant's tensor against the original's, layer by layer in graph order (explain's layers),
+    the first divergent layer marked in red; identical tensors (infinite SQNR) drawn at the top as 'identical'."""
+    layers = diagnosis.get("layers") or []
+    if not layers:
+        return None
+    plt = _pyplot()
+    finite = [s["sqnr_db"] for s in layers if s.get("sqnr_db") is not None and abs(s["sqnr_db"]) != float("inf")]
+    top = max([*finite, 0.0]) + 10.0
+    bottom = min([*finite, 0.0]) - 5.0
+    values = []
+    for s in layers:
+        value = s.get("sqnr_db")
+        values.append(top if value is None or value == float("inf") else bottom if value == float("-inf") else value)
+    first = diagnosis.get("first_divergent_layer")
+    names = [s["layer"] for s in layers]
+    fig, ax = plt.subplots(figsize=(min(11.0, max(4.5, 2.0 + 0.45 * len(layers))), 3.2))
+    xs = range(len(layers))
+    ax.plot(xs, values, "-", color=_COLORS[0], lw=1.2, alpha=0.8)
+    colors = [_COLORS[1] if name == first else _COLORS[0] for name in names]
+    ax.scatter(xs, values, c=colors, s=[60 if name == first else 22 for name in names], zorder=3)
+    for x, s in zip(xs, layers, strict=True):
+        if s.get("sqnr_db") is None:
+            ax.annotate("identical", (x, top), xytext=(0, 4), textcoords="offset points", ha="center", fontsize=6.5,
+                        color="#6b7280")
+    if first in names:
+        at = names.index(first)
+        ax.axvline(at, color=_COLORS[1], lw=1, ls="--", alpha=0.7)
+        ax.annotate(f"first divergent: {first}", (at, values[at]), xytext=(6, -12), textcoords="offset points",
+                    fontsize=8, color=_COLORS[1], fontweight="bold")
+    if floor_db is not None:
+        ax.axhline(floor_db, color="#9ca3af", lw=0.8, ls=":")
+        ax.annotate(f"floor {floor_db:g} dB", (len(layers) - 0.5, floor_db), xytext=(0, 3), textcoords="offset points",
+                    ha="right", fontsize=6.5, color="#6b7280")
+    ax.set_xticks(list(xs), names, rotation=35 if len(layers) > 4 else 0, ha="right" if len(layers) > 4 else "center",
+                  fontsize=7)
+    ax.set_xlim(-0.5, len(layers) - 0.5)
+    ax.set_ylim(bottom, top + 8)
+    ax.set_xlabel("layer, in graph order")
+    ax.set_ylabel("SQNR vs original (dB)")
+    ax.grid(axis="y", alpha=0.3)
+    return _svg(fig)

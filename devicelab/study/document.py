@@ -73,6 +73,9 @@ def build(study: Any, out: Path) -> dict[str, Any]:
         "attacks": study.attack_sets,
         "frameworks": study.frameworks,
         "examples": examples,
+        "explain_below": study.config.explain_below,
+        "diagnoses": study.diagnoses,
+        "profiles": _profiles(study),
         "phases": study.phases,
         "store": str(study.config.store),
     }
@@ -161,3 +164,50 @@ def _environments(study: Any) -> list[dict[str, Any]]:
                 seen[part.target] = {"target": part.target, "device": m.result.device,
                                      "runtime_used": m.result.runtime_used}
     return list(seen.values())
+
+
+def _profiles(study: Any) -> list[dict[str, Any]]:
+    """The per-operator table of every clean run that was profiled (result extra.profile), in one shape:
+    ONNX Runtime on the host gives ms per inference per node with its provider and the share on the requested
+    one; the browser's ort-web and tfjs give per-node microseconds over their runs; ExecuTorch per-event ms."""
+    found = []
+    for part in study.parts:
+        for m in part.clean:
+            raw = (m.result.extra.get("profile") if m.result is not None else None) or None
+            if not raw:
+                continue
+            entry: dict[str, Any] = {"framework": part.framework, "variant": m.variant, "target": part.target,
+                                     "runtime": m.runtime, "row_id": m.row_id, **profile_table(raw)}
+            found.append(entry)
+    return found
+
+
+def profile_table(raw: dict[str, Any]) -> dict[str, Any]:
+    """One runtime's profile as {method, runs, run_ms, ops_ms, requested, share_ops, share_time, operators:
+    [{name, op_type, provider, calls, ms}] (ms: time per inference; the mean, or for ort-web in the browser the
+    median call times the calls per inference), error}."""
+    if raw.get("error") or raw.get("available") is False:
+        return {"error": raw.get("error") or raw.get("reason") or "no per-operator table", "operators": []}
+    runs = raw.get("runs") or 1
+    operators = []
+    if "nodes" in raw:  # the browser page: per-node microseconds over `runs` inferences
+        for node in raw["nodes"]:
+            calls = node.get("calls") or runs
+            # ort-web gives the median call: its fresh session's first run pays for setup (shader compiles).
+            total = float(node["median_us"]) * calls if node.get("median_us") is not None else \
+                float(node.get("total_us") or 0)
+            operators.append({"name": node.get("node"), "op_type": node.get("op_type"),
+                              "provider": node.get("provider"), "calls": node.get("calls"),
+                              "ms": round(total / runs / 1000.0, 6)})
+    else:
+        for op in raw.get("operators") or []:  # ORT host (mean_ms per inference) or ExecuTorch (per event)
+            operators.append({"name": op.get("name"), "op_type": op.get("op_type"),
+                              "provider": op.get("provider") or op.get("backend"),
+                              "calls": op.get("calls", op.get("runs")), "ms": op.get("mean_ms")})
+    ops_ms = raw.get("ops_ms_mean")
+    if ops_ms is None and "nodes" in raw:  # (ExecuTorch's events nest: Method::execute holds the others)
+        ops_ms = round(sum(op["ms"] for op in operators), 6)
+    return {"method": raw.get("source") or raw.get("method"), "runs": raw.get("runs"),
+            "run_ms": raw.get("run_ms_mean"), "ops_ms": ops_ms, "requested": raw.get("requested_provider"),
+            "share_ops": raw.get("share_ops_on_requested"), "share_time": raw.get("share_time_on_requested"),
+            "operators": operators}

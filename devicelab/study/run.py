@@ -26,6 +26,10 @@ from devicelab.study.targets import TargetSpec, parse_targets, runnable
 
 FRAMEWORKS = ("keras", "pytorch")
 DEFAULT_ATTACK_SAMPLES = 200
+# Variants whose top-1 agreement with the PC reference on the host is below this are diagnosed (explain --fix):
+# 99% lets the odd borderline input of a healthy int8 variant pass and catches a layer int8 really breaks.
+DEFAULT_EXPLAIN_BELOW = 0.99
+_EXPLAINABLE = ("tflite", "onnx")  # the formats explain reads on this PC, layer by layer
 
 
 @dataclass
@@ -44,6 +48,7 @@ class StudyConfig:
     cache: Path | None = None
     reuse: bool = True
     task: str | None = None  # how outputs are compared; default: guessed from labels and outputs
+    explain_below: float | None = DEFAULT_EXPLAIN_BELOW  # diagnose variants agreeing less (0..1); None: never
 
 
 @dataclass
@@ -72,6 +77,7 @@ class Study:
     frameworks: dict[str, Any] | None = None  # the Keras vs PyTorch comparison
     training: dict[str, dict[str, Any]] = field(default_factory=dict)  # framework -> zoo training info
     phases: dict[str, float] = field(default_factory=dict)  # wall seconds per phase
+    diagnoses: list[dict[str, Any]] = field(default_factory=list)  # explain --fix of each variant below threshold
     report_path: Path | None = None
     document: dict[str, Any] = field(default_factory=dict)  # what study.json holds
 
@@ -96,6 +102,9 @@ def run_study(config: StudyConfig, progress: api.ProgressFn | None = None) -> St
         raise UsageError(f"unknown framework '{unknown[0]}'", hint=f"frameworks: {', '.join(FRAMEWORKS)}")
     _check_twin(config)
     attack_specs = _parse_attacks(config.attacks)
+    if config.explain_below is not None and not 0 <= config.explain_below <= 1:
+        raise UsageError(f"the explain threshold must be an agreement between 0 and 1 (got {config.explain_below})",
+                         hint="--explain-below takes a percentage, e.g. 99; 0 turns the diagnosis off")
     if attack_specs and config.attack_samples < 1:
         raise UsageError(f"--attack-samples must be at least 1 (got {config.attack_samples})",
                          hint="the default attacks the first 200 test samples")
@@ -123,6 +132,10 @@ def run_study(config: StudyConfig, progress: api.ProgressFn | None = None) -> St
     for spec in targets:
         with _phase(study, f"measure on {spec.name}"):
             _run_target(study, spec, attack_sets, progress)
+    below = _below_threshold(study)
+    if below:  # a healthy study pays nothing: no phase, no conversions
+        with _phase(study, "explain"):
+            study.diagnoses = _diagnose(study, below, progress)
     with _phase(study, "analyse"):
         study.frameworks = _compare_frameworks(study)
     with _phase(study, "report"):
@@ -368,3 +381,52 @@ def _compare_frameworks(study: Study) -> dict[str, Any] | None:
     from devicelab.metrics.frameworks import compare_frameworks
 
     return compare_frameworks(keras.outputs[0], pytorch.outputs[0], study.dataset.y, names=("keras", "pytorch"))
+
+
+def _below_threshold(study: Study) -> list[tuple[api.Measurement, float]]:
+    """The user's model's TFLite and ONNX variants that ran on this PC and agree with the reference less than
+    config.explain_below (top-1; outputs that are not classes have no agreement and are not diagnosed)."""
+    threshold = study.config.explain_below
+    if not threshold or not study.sources:
+        return []
+    framework = next(iter(study.sources))  # the user's model (Keras or ONNX), not a PyTorch twin
+    found = []
+    for part in study.parts:
+        if part.framework != framework or part.target != "host":
+            continue
+        for m in part.clean:
+            if m.variant == api.ORIGINAL or not m.ok or registry.get(m.variant).format not in _EXPLAINABLE:
+                continue
+            agreement = ((m.summary or {}).get("accuracy") or {}).get("agreement")
+            if agreement is not None and agreement < threshold and m.variant not in {f.variant for f, _ in found}:
+                found.append((m, agreement))  # once per variant: the diagnosis is of the file, not the runtime
+    return found
+
+
+def _diagnose(study: Study, below: list[tuple[api.Measurement, float]],
+              progress: api.ProgressFn | None) -> list[dict[str, Any]]:
+    """explain --fix of each variant below the threshold; a diagnosis that fails is listed with its error and
+    the study goes on."""
+    from devicelab.explain import DEFAULT_SAMPLES
+
+    config, source = study.config, next(iter(study.sources.values()))
+    samples = min(len(study.dataset), DEFAULT_SAMPLES) if study.dataset is not None else DEFAULT_SAMPLES
+    diagnoses = []
+    for k, (m, agreement) in enumerate(below):
+        if progress:
+            progress("explain", k, len(below), m.variant)
+        entry: dict[str, Any] = {"framework": next(iter(study.sources)), "variant": m.variant, "target": "host",
+                                 "agreement": agreement, "threshold": config.explain_below, "samples": samples}
+        started = time.perf_counter()
+        try:
+            report = api.explain(source.path, m.variant, data=config.data or source.dataset_hint,
+                                 calibration=_calibration(study), samples=samples, fix=True, cache=config.cache,
+                                 store=config.store)
+            entry.update(explain=report.to_json(), notes=report.notes, explain_agreement=report.agreement)
+        except DevicelabError as exc:
+            entry["error"] = {"kind": exc.kind, "message": exc.message, "hint": exc.hint}
+        entry["seconds"] = round(time.perf_counter() - started, 2)
+        diagnoses.append(entry)
+    if progress:
+        progress("explain", len(below), len(below), "done")
+    return diagnoses
