@@ -191,7 +191,13 @@ class BrowserTarget(RuntimeTable, Target):
                 driver.quit()
         profile = self.session.get("profile")
         if profile:
-            shutil.rmtree(profile, ignore_errors=True)
+            # Chromium's helper processes can still write into the profile for a moment after quit(): retry
+            # briefly so no devicelab-profile-* folder is left in the temporary directory.
+            for _ in range(10):
+                shutil.rmtree(profile, ignore_errors=True)
+                if not os.path.exists(profile):
+                    break
+                time.sleep(0.1)
 
     def close(self) -> None:
         self._drop_session()
