@@ -197,3 +197,20 @@ def test_outputs_are_the_same_tensors_keras_gives(chrome, lenet5, session_cache,
     x = load_dataset("mnist-sample", limit=SAMPLES).x
     expected = keras.models.load_model(lenet5).predict(x, verbose=0)
     np.testing.assert_allclose(outputs, expected, atol=1e-5)
+
+
+def test_performance_bar_counts_the_runs_min_seconds_takes(chrome, store, lenet5, session_cache) -> None:
+    """--runs 5 with --min-seconds 1 times hundreds of runs: the bar must not stand at 5/5 while they go on."""
+    seen: list[tuple[str, int, int]] = []
+    options = api.MeasureOptions(samples=20, runs=5, warmup_runs=1, min_seconds=1.0, backend="wasm",
+                                 timeout_seconds=180)
+    measured = api.measure("lenet5", variants=["tfjs-fp32"], target=chrome, options=options, store=store,
+                           cache=session_cache, progress=lambda label, done, total, phase:
+                           seen.append((phase, done, total)) if "chrome" in label else None)
+    m = measured[-1]
+    assert m.ok, m.error
+    runs = len(m.result.timings_ms.runs)
+    performance = [(done, total) for phase, done, total in seen if phase == "performance"]
+    assert runs > 20 and performance, (runs, seen[-5:])
+    assert max(total for _, total in performance) > 5  # it grew past --runs toward what 1 s takes
+    assert all(done <= total for done, total in performance)

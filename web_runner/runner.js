@@ -193,9 +193,10 @@ class Ticker {
     setProgress(phase, 0, total);
   }
 
-  async tick(done) {
+  async tick(done, total = this.total) {
     // A stray error already ended the job (see main): stop measuring instead of running on unseen.
     if (writing) throw new JobError('aborted', 'the job already ended with an error');
+    this.total = total;
     const now = performance.now();
     if (now - this.last < PROGRESS_EVERY_MS && done < this.total) return;
     this.last = now;
@@ -339,10 +340,17 @@ async function performanceMode(runtime, feeds, perf, memory) {
     i += 1;
     const elapsed = ended - begin;
     if ((i >= perf.runs && elapsed >= minMs) || elapsed >= maxMs) break;
-    await ticker.tick(Math.min(i, perf.runs));
+    // Past --runs the bar counts toward the runs --min-seconds will take at this pace (capped by
+    // --max-seconds), as runner.py does on the host, instead of standing at runs/runs while thousands go on.
+    await ticker.tick(i, i < perf.runs ? perf.runs : expectedRuns(i, elapsed, minMs, maxMs));
   }
-  setProgress('performance', perf.runs, perf.runs);
+  setProgress('performance', runs.length, runs.length);
   return { warmup, runs };
+}
+
+function expectedRuns(done, elapsed, minMs, maxMs) {
+  if (elapsed <= 0) return done + 1;
+  return Math.max(done + 1, Math.floor((done * Math.min(Math.max(minMs, elapsed), maxMs)) / elapsed));
 }
 
 // --- what the page knows about itself -----------------------------------------------------------------
