@@ -166,6 +166,13 @@ class Result:
         )
 
 
+def plain_name(name: str) -> str:
+    """Tensor names as converters spell them: 'serving_default_ids:0', 'ids:0' and 'ids' are all 'ids' (a job's
+    input names are the source model's; each runtime matches them to its own tensors with this)."""
+    name = name.rsplit(":", 1)[0] if ":" in name and name.rsplit(":", 1)[1].isdigit() else name
+    return name.removeprefix("serving_default_")
+
+
 # --- schema validation -------------------------------------------------------------------------------
 
 

@@ -105,12 +105,6 @@ def to_model_ready(x: np.ndarray, source: str, image: bool) -> np.ndarray:
     return out
 
 
-def to_float(x: np.ndarray, source: str) -> np.ndarray:
-    """float32 model input; uint8 is taken to be pixels and scaled to [0, 1]."""
-    out = to_model_ready(x, source, image=x.dtype == np.uint8)
-    return out.astype(np.float32)
-
-
 def looks_like_images(x: np.ndarray) -> bool:
     """True for (N, H, W) uint8 or (N, H, W, C) arrays with C in 1/3/4 and pixel-range values."""
     if x.ndim == 3 and x.dtype == np.uint8:

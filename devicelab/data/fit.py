@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,15 +10,10 @@ import numpy as np
 from devicelab.data.dataset import Dataset
 from devicelab.data.shapes import fit_to_shape
 from devicelab.errors import DataError
+from devicelab.protocol import plain_name
 
 FLOAT_DTYPES = ("float32", "float16", "float64", "bfloat16")
 INT_DTYPES = ("int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64")
-
-
-def _plain(name: str) -> str:
-    """Input names as converters spell them: 'serving_default_ids:0', 'ids:0', 'ids' are all 'ids'."""
-    name = re.sub(r":\d+$", "", name)
-    return name.removeprefix("serving_default_")
 
 
 def _spec(model_input: Any) -> tuple[str, str, tuple[Any, ...]]:
@@ -36,10 +30,10 @@ def match_inputs(names: list[str], model_inputs: Sequence[Any]) -> list[str]:
     wanted = [_spec(m)[0] for m in model_inputs]
     if len(names) == 1 and len(wanted) == 1:
         return names  # one array, one input: whatever their names
-    by_plain = {_plain(n): n for n in names}
+    by_plain = {plain_name(n): n for n in names}
     found, missing = [], []
     for name in wanted:
-        hit = by_plain.get(_plain(name))
+        hit = by_plain.get(plain_name(name))
         if hit is None:
             missing.append(name)
         found.append(hit)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from devicelab.errors import RuntimeUnavailableError
-from devicelab.protocol import RuntimeSpec, TensorSpec
+from devicelab.protocol import RuntimeSpec, TensorSpec, plain_name
 
 
 class Runtime(ABC):
@@ -68,12 +68,6 @@ class Runtime(ABC):
         """Per-operator times from a short extra run over ``feeds``: {"method", "runs", "operators": [...]}."""
         raise RuntimeUnavailableError(f"the {self.name} runtime gives no per-operator times here",
                                       hint="drop the profile option for this runtime")
-
-
-def plain_name(name: str) -> str:
-    """Tensor names as converters spell them: 'serving_default_ids:0', 'ids:0' and 'ids' are all 'ids'."""
-    name = name.rsplit(":", 1)[0] if ":" in name and name.rsplit(":", 1)[1].isdigit() else name
-    return name.removeprefix("serving_default_")
 
 
 def order_by_name(wanted: list[str], have: list[str]) -> list[int]:

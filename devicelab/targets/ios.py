@@ -303,7 +303,7 @@ class IOSTarget(RuntimeTable, Target):
             while time.monotonic() < deadline and self._device_app_running() is not False:
                 time.sleep(_POLL_S)
         except IOSError:
-            pass
+            pass  # best effort: the result is already home, and a failed cleanup must not turn it into an error
 
     def _device_app_running(self) -> bool | None:
         """Whether the app runs on the phone; None when devicectl could not tell (a non-zero exit, or JSON whose
