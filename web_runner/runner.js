@@ -18,7 +18,7 @@
  * shape each, see runtimes/tfjs.js), imported only when a job asks for it. No bundler: ES modules, an import
  * map in index.html, and each runtime's dist files loaded from node_modules.
  */
-import { JobError, errorText, product } from './runtimes/common.js';
+import { JobError, errorText, halfToFloat, product } from './runtimes/common.js';
 import { createRuntime } from './runtimes/index.js';
 
 const PROGRESS_EVERY_MS = 200; // as runner.py: reporting never weighs on what is being timed
@@ -89,15 +89,6 @@ const TYPED_ARRAYS = {
   float32: Float32Array, float16: Uint16Array /* raw bits, widened below */, int8: Int8Array,
   uint8: Uint8Array, int32: Int32Array, int64: BigInt64Array, bool: Uint8Array,
 };
-
-function halfToFloat(bits) {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exponent = (bits >> 10) & 0x1f;
-  const fraction = bits & 0x3ff;
-  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
-  if (exponent === 31) return fraction ? NaN : sign * Infinity;
-  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
-}
 
 /** One input tensor of the job: {name, dtype, shape, data}; float16 arrives widened to float32. */
 async function readTensor(jobBase, spec) {

@@ -145,3 +145,13 @@ export function feedOrder(modelNames, job, runtimeName) {
   const byName = modelNames.map((name) => jobNames.indexOf(bareName(name)));
   return byName.every((j) => j >= 0) ? byName : modelNames.map((_, i) => i);
 }
+
+/** An IEEE float16 (raw bits in a Uint16Array) as a JS number: the page and LiteRT.js both widen float16. */
+export function halfToFloat(bits) {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >> 10) & 0x1f;
+  const fraction = bits & 0x3ff;
+  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
+  if (exponent === 31) return fraction ? NaN : sign * Infinity;
+  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+}

@@ -13,8 +13,8 @@
  * isFullyAccelerated() say so truthfully.
  */
 import {
-  JobError, castTo, dequantize, errorText, feedOrder, inSignatureOrder, modulePath, product, quantizationOf, quantize,
-  readManifest, requestedThreads, toFloat32,
+  JobError, castTo, dequantize, errorText, feedOrder, halfToFloat, inSignatureOrder, modulePath, product, quantizationOf,
+  quantize, readManifest, requestedThreads, toFloat32,
 } from './common.js';
 
 const WASM_DIR = modulePath('@litertjs/core/wasm/');
@@ -276,11 +276,3 @@ export class LiteRtJsRuntime {
   }
 }
 
-function halfToFloat(bits) {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exponent = (bits >> 10) & 0x1f;
-  const fraction = bits & 0x3ff;
-  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
-  if (exponent === 31) return fraction ? NaN : sign * Infinity;
-  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
-}
