@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from planted_models import planted_model
 
 from devicelab import api
 from devicelab.convert import variants as registry
@@ -26,30 +27,6 @@ pytestmark = pytest.mark.slow
 JSON_KEYS = {"variant", "target", "layers", "first_divergent_layer", "unmatched"}
 
 
-def _model(path: Path, planted: bool) -> Path:
-    import keras
-
-    keras.utils.set_random_seed(0)
-    inp = keras.Input((16,), name="x")
-    h = keras.layers.Dense(16, activation="relu", name="dense1")(inp)
-    s = keras.layers.Dense(16, activation="relu", name="spiky")(h)
-    out = keras.layers.Dense(10, name="out")(s)
-    model = keras.Model(inp, out, name="planted")
-    if planted:
-        w1, b1 = model.get_layer("dense1").get_weights()
-        w1[:, 0], b1[0] = 1 / 16, -0.5  # unit 0: relu(mean(x) - 0.5), zero unless every input is near 1
-        model.get_layer("dense1").set_weights([w1, b1])
-        w2, b2 = model.get_layer("spiky").get_weights()
-        w2[:, 0], w2[0, :], b2[:] = 0.0, 0.0, 0.0
-        w2[0, 0] = 2000.0  # spiky unit 0 = 2000 x dense1 unit 0: 1000 on the all-ones sample, else 0
-        model.get_layer("spiky").set_weights([w2, b2])
-        w3, b3 = model.get_layer("out").get_weights()
-        w3[0, :] = 0.0  # ... and nothing reads it: the float function does not depend on the spike
-        model.get_layer("out").set_weights([w3, b3])
-    model.save(path)
-    return path
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory, session_cache: Path) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("explain")
@@ -57,7 +34,8 @@ def files(tmp_path_factory: pytest.TempPathFactory, session_cache: Path) -> dict
     np.savez(folder / "eval.npz", x=rng.uniform(0, 0.5, (100, 16)).astype(np.float32))
     calibration = np.concatenate([rng.uniform(0, 0.5, (50, 16)), np.ones((1, 16))]).astype(np.float32)
     np.savez(folder / "calib.npz", x=calibration)
-    return {"planted": _model(folder / "planted.keras", True), "healthy": _model(folder / "healthy.keras", False),
+    return {"planted": planted_model(folder / "planted.keras", True),
+            "healthy": planted_model(folder / "healthy.keras", False),
             "eval": folder / "eval.npz", "calib": folder / "calib.npz", "cache": session_cache,
             "store": folder / "store.sqlite"}
 

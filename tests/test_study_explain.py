@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from planted_models import planted_model
 
 from devicelab import api
 from devicelab.cli.study import EXPLAIN_BELOW_PERCENT
@@ -27,30 +28,6 @@ FAST = api.MeasureOptions(runs=3, warmup_runs=1, min_seconds=0, max_seconds=2)
 SAMPLES = 60
 
 
-def _model(path: Path, planted: bool) -> Path:
-    import keras
-
-    keras.utils.set_random_seed(0)
-    inp = keras.Input((16,), name="x")
-    h = keras.layers.Dense(16, activation="relu", name="dense1")(inp)
-    s = keras.layers.Dense(16, activation="relu", name="spiky")(h)
-    out = keras.layers.Dense(10, name="out")(s)
-    model = keras.Model(inp, out, name="planted" if planted else "healthy")
-    if planted:
-        w1, b1 = model.get_layer("dense1").get_weights()
-        w1[:, 0], b1[0] = 1 / 16, -0.5  # unit 0 fires only when every input is near 1 (the calibration spike)
-        model.get_layer("dense1").set_weights([w1, b1])
-        w2, b2 = model.get_layer("spiky").get_weights()
-        w2[:, 0], w2[0, :], b2[:] = 0.0, 0.0, 0.0
-        w2[0, 0] = 2000.0  # spiky unit 0: 1000 on the spike, else 0; int8's range for 'spiky' becomes 250x too wide
-        model.get_layer("spiky").set_weights([w2, b2])
-        w3, b3 = model.get_layer("out").get_weights()
-        w3[0, :] = 0.0  # nothing reads the spike: the float function is untouched
-        model.get_layer("out").set_weights([w3, b3])
-    model.save(path)
-    return path
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory, session_cache: Path) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("study_explain")
@@ -59,7 +36,8 @@ def files(tmp_path_factory: pytest.TempPathFactory, session_cache: Path) -> dict
     calibration = np.concatenate([rng.uniform(0, 0.5, (50, 16)), np.ones((1, 16))]).astype(np.float32)
     np.savez(folder / "data.npz", x_train=calibration,
              x_test=rng.uniform(0, 0.5, (SAMPLES, 16)).astype(np.float32))
-    return {"planted": _model(folder / "planted.keras", True), "healthy": _model(folder / "healthy.keras", False),
+    return {"planted": planted_model(folder / "planted.keras", True),
+            "healthy": planted_model(folder / "healthy.keras", False),
             "data": folder / "data.npz", "cache": session_cache, "folder": folder}
 
 

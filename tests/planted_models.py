@@ -1,0 +1,31 @@
+"""The planted-fault model that the explain tests and the study's explain tests share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def planted_model(path: Path, planted: bool) -> Path:
+    """16 -> dense1 -> spiky -> out. Planted: one 'spiky' unit fires (x2000) only on an all-ones calibration
+    sample and nothing reads it, so the float function is untouched while int8's range for 'spiky' is ruined."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16,), name="x")
+    h = keras.layers.Dense(16, activation="relu", name="dense1")(inp)
+    s = keras.layers.Dense(16, activation="relu", name="spiky")(h)
+    out = keras.layers.Dense(10, name="out")(s)
+    model = keras.Model(inp, out, name="planted")
+    if planted:
+        w1, b1 = model.get_layer("dense1").get_weights()
+        w1[:, 0], b1[0] = 1 / 16, -0.5  # unit 0: relu(mean(x) - 0.5), zero unless every input is near 1
+        model.get_layer("dense1").set_weights([w1, b1])
+        w2, b2 = model.get_layer("spiky").get_weights()
+        w2[:, 0], w2[0, :], b2[:] = 0.0, 0.0, 0.0
+        w2[0, 0] = 2000.0  # spiky unit 0 = 2000 x dense1 unit 0: 1000 on the all-ones sample, else 0
+        model.get_layer("spiky").set_weights([w2, b2])
+        w3, b3 = model.get_layer("out").get_weights()
+        w3[0, :] = 0.0  # ... and nothing reads it: the float function does not depend on the spike
+        model.get_layer("out").set_weights([w3, b3])
+    model.save(path)
+    return path
