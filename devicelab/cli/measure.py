@@ -147,6 +147,9 @@ def deploy(
     timeout: Annotated[float, typer.Option(help="Seconds before a job is stopped.")] = 600.0,
     instrument: Annotated[bool, typer.Option("--instrument", help="Run through `am instrument -w` (what device "
                                              "farms run) instead of the Activity.")] = False,
+    profile: Annotated[bool, typer.Option("--profile", help="Also record per-operator placement and times where "
+                                          "the app's runtime tells (Android: ONNX Runtime's profiler; iOS 17.4+: "
+                                          "Core ML's MLComputePlan), from extra runs after the timed ones.")] = False,
     adb_server: AdbServerOpt = None,
     calibration: Annotated[str | None, typer.Option(help="Calibration data for int8 variants.")] = None,
     task: TaskOpt = None,
@@ -159,7 +162,7 @@ def deploy(
     from devicelab.targets.devices import find_device_target
 
     options = api.MeasureOptions(samples=samples, warmup_runs=warmup, runs=runs, min_seconds=min_seconds,
-                                 threads=threads, timeout_seconds=timeout)
+                                 threads=threads, timeout_seconds=timeout, profile=profile)
     api.check_measure_request(options)
     target = find_device_target(device, platform=platform, adb_server=adb_server, instrument=instrument)
     default = ["coreml-fp32"] if target.kind == "ios" else ["tflite-fp32"]
