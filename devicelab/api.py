@@ -548,11 +548,12 @@ def _from_store(row: Any, variant: str, target: str, runtime: str) -> Measuremen
 
 def build_job(job_dir: Path, model_path: Path, fmt: str, variant: str, sha: str,
               x: np.ndarray | list[np.ndarray], runtime: str, options: MeasureOptions,
-              input_names: list[str] | None = None) -> Job:
+              input_names: list[str] | None = None, capture: protocol.Capture | None = None) -> Job:
     """Lay out a job folder of the shared protocol: model file(s) under model/, inputs under inputs/.
 
     ``x`` holds one array per model input (N samples each, in the model's order and dtype); ``input_names``
-    names them as the model does, so every runtime can feed them by name.
+    names them as the model does, so every runtime can feed them by name. ``capture`` asks for intermediate
+    tensors too (explain).
     """
     model_dir = job_dir / "model"
     model_dir.mkdir(parents=True)
@@ -586,6 +587,7 @@ def build_job(job_dir: Path, model_path: Path, fmt: str, variant: str, sha: str,
         performance=Performance(enabled=options.performance, warmup_runs=options.warmup_runs, runs=options.runs,
                                 min_seconds=options.min_seconds, max_seconds=options.max_seconds),
         timeout_seconds=options.timeout_seconds,
+        capture=capture,
     )
     protocol.write_job(job_dir, job)
     return job

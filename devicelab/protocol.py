@@ -64,6 +64,17 @@ class RuntimeSpec:
 
 
 @dataclass
+class Capture:
+    """Intermediate tensors a job returns besides the model's outputs (what `explain` compares layer by layer),
+    from an untimed pass after every timed phase. ``tensors`` names them as the runtime does (TF.js node names,
+    ONNX tensor names); the target keeps as many samples as fit in ``max_bytes`` (at least one) and says how
+    many in ``result.extra["capture"]``."""
+
+    tensors: list[str]
+    max_bytes: int = 256 << 20
+
+
+@dataclass
 class Job:
     id: str
     model: ModelRef
@@ -72,9 +83,10 @@ class Job:
     accuracy: bool = True
     performance: Performance = field(default_factory=Performance)
     timeout_seconds: float = 600.0
+    capture: Capture | None = None  # only explain's jobs; targets that cannot capture answer with an error
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc = {
             "schema": JOB_SCHEMA,
             "id": self.id,
             "model": asdict(self.model),
@@ -84,6 +96,9 @@ class Job:
             "runtime": asdict(self.runtime),
             "timeout_seconds": self.timeout_seconds,
         }
+        if self.capture is not None:  # absent otherwise: jobs the phone apps read stay as they were
+            doc["capture"] = asdict(self.capture)
+        return doc
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Job:
@@ -96,6 +111,7 @@ class Job:
             accuracy=doc["accuracy"]["enabled"],
             performance=Performance(**doc["performance"]),
             timeout_seconds=doc["timeout_seconds"],
+            capture=Capture(**doc["capture"]) if doc.get("capture") else None,
         )
 
 
@@ -129,13 +145,14 @@ class Result:
     error: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     simulated: bool = False
+    intermediates: list[TensorSpec] = field(default_factory=list)  # what job.capture asked for (float32)
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc = {
             "schema": RESULT_SCHEMA,
             "job_id": self.job_id,
             "status": self.status,
@@ -148,6 +165,9 @@ class Result:
             "extra": self.extra,
             "simulated": self.simulated,
         }
+        if self.intermediates:
+            doc["intermediates"] = [asdict(t) for t in self.intermediates]
+        return doc
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Result:
@@ -163,6 +183,7 @@ class Result:
             outputs=[TensorSpec(**t) for t in doc["outputs"]],
             extra=doc.get("extra") or {},
             simulated=doc["simulated"],
+            intermediates=[TensorSpec(**t) for t in doc.get("intermediates") or []],
         )
 
 

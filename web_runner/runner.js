@@ -18,7 +18,7 @@
  * shape each, see runtimes/tfjs.js), imported only when a job asks for it. No bundler: ES modules, an import
  * map in index.html, and each runtime's dist files loaded from node_modules.
  */
-import { JobError, errorText, halfToFloat, product } from './runtimes/common.js';
+import { JobError, errorText, halfToFloat, product, toFloat32 } from './runtimes/common.js';
 import { createRuntime } from './runtimes/index.js';
 
 const PROGRESS_EVERY_MS = 200; // as runner.py: reporting never weighs on what is being timed
@@ -278,6 +278,7 @@ async function inferencePhases(job, runtime, inputs, timings, ctx) {
 
   memory.addPeaks(await inferencePeakBytes(runtime, feeds[0]));
   if (ctx.page.profile || job.runtime.profile) ctx.profile = await profileNodes(job, runtime, feeds);
+  if (job.capture) ctx.capture = await captureTensors(job, runtime, feeds);
   runtime.dispose(feeds); // first, so tf_bytes after_run is the model plus anything leaked
   memory.snapshot('after_run', runtime);
   return outputs;
@@ -294,6 +295,44 @@ async function profileNodes(job, runtime, feeds) {
   } catch (err) {
     return { available: false, reason: `${job.runtime.name} profiling failed: ${errorText(err)}` };
   }
+}
+
+/**
+ * The intermediate tensors job.capture names (devicelab explain), after every timed phase: one untimed pass
+ * per sample through runtime.capture(feed, names) -> [{name, dtype, shape, data}] (non-float tensors are left
+ * out: shapes and indices are no layer's activations). Keeps as many samples as fit in capture.max_bytes, at
+ * least one, and says how many.
+ */
+async function captureTensors(job, runtime, feeds) {
+  if (typeof runtime.capture !== 'function') {
+    throw new JobError('unsupported', `${job.runtime.name} cannot return intermediate tensors in the page`,
+      'explain this variant on the host (--target host), or a tfjs or onnx variant in the browser');
+  }
+  const names = job.capture.tensors;
+  const ticker = new Ticker('capture', feeds.length);
+  const collected = [];
+  let keep = feeds.length;
+  let skipped = [];
+  for (let i = 0; i < keep; i++) {
+    let got;
+    try {
+      got = await runtime.capture(feeds[i], names);
+    } catch (err) {
+      if (err instanceof JobError) throw err;
+      throw new JobError('capture', `${job.runtime.name} could not return the intermediate tensors: ` +
+        errorText(err), 'the variant may not carry the node names devicelab read from it');
+    }
+    const floats = got.filter((t) => t.dtype === 'float32');
+    if (i === 0) {
+      skipped = got.filter((t) => t.dtype !== 'float32').map((t) => t.name);
+      const perSample = floats.reduce((n, t) => n + t.data.length * 4, 0);
+      keep = Math.max(1, Math.min(feeds.length, Math.floor(job.capture.max_bytes / Math.max(perSample, 1))));
+    }
+    collected.push(floats.map(({ name, shape, data }) => ({ name, shape, data: toFloat32(data) })));
+    await ticker.tick(i + 1, keep);
+  }
+  return { tensors: stackOutputs(collected), samples: keep, of: feeds.length, skipped,
+    max_bytes: job.capture.max_bytes, method: `${runtime.used()}: ${runtime.captureMethod || 'capture()'}` };
 }
 
 /** The runtime's own peak for one extra, untimed inference (tfjs only), or null. */
@@ -424,6 +463,7 @@ async function pageExtra(job, ctx) {
     // What a runtime says about itself beyond runtime_used (LiteRT.js: where the outputs were, delegation).
     runtime_details: runtime && typeof runtime.details === 'function' ? runtime.details() : null,
     ...(ctx.profile ? { profile: ctx.profile } : {}),
+    ...(ctx.capture ? { capture: (({ tensors, ...facts }) => facts)(ctx.capture) } : {}),
   };
 }
 
@@ -435,6 +475,16 @@ async function writeOutputs(resultBase, outputs) {
     const file = `outputs/output_${k}.bin`;
     await put(new URL(file, resultBase), out.data); // Float32Array, little-endian on every platform in use
     specs.push({ name: out.name, dtype: 'float32', shape: out.shape, file });
+  }
+  return specs;
+}
+
+async function writeIntermediates(resultBase, captured) {
+  const specs = [];
+  for (const [k, t] of (captured ? captured.tensors : []).entries()) {
+    const file = `intermediates/tensor_${k}.bin`;
+    await put(new URL(file, resultBase), t.data);
+    specs.push({ name: t.name, dtype: 'float32', shape: t.shape, file });
   }
   return specs;
 }
@@ -496,7 +546,7 @@ async function main() {
   // The page's own options (not the job's): profile=1 adds per-node times; ort_bundle is for one test only.
   const page = { profile: params.get('profile') === '1', ort_bundle: params.get('ort_bundle') || undefined };
   const ctx = { device: baseDevice(), memory: new MemoryLog(), runtime: null, runtimeInitMs: null,
-    samples: null, timerResolutionMs: null, page, profile: null };
+    samples: null, timerResolutionMs: null, page, profile: null, capture: null };
   let job = null;
 
   const fail = async (err) => {
@@ -520,6 +570,7 @@ async function main() {
     const { timings, outputs, runtime } = await measure(job, jobBase, ctx);
     setState('running', 'writing');
     const outputSpecs = await writeOutputs(resultBase, outputs);
+    const intermediates = await writeIntermediates(resultBase, ctx.capture);
     await finish(resultBase, {
       schema: 'devicelab.result/1',
       job_id: job.id,
@@ -532,6 +583,7 @@ async function main() {
       outputs: outputSpecs,
       extra: await pageExtra(job, ctx),
       simulated: false,
+      ...(intermediates.length ? { intermediates } : {}),
     });
   } catch (err) {
     await fail(err);

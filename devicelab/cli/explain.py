@@ -18,7 +18,15 @@ def explain(
     model: Annotated[str, typer.Argument(help="A .keras file, an .onnx file, a .pt2 program or a zoo name.")],
     variant: Annotated[str, typer.Option("--variant", help="The variant to explain, e.g. tflite-int8, executorch-int8, "
                                          "onnx-int8-static, onnx-fp32.")],
-    target: Annotated[str, typer.Option("--target", help="Where the variant runs: host.")] = "host",
+    target: Annotated[str, typer.Option("--target", help="Where the variant runs: host, or a browser (chrome) "
+                                        "for tfjs and onnx variants.")] = "host",
+    backend: Annotated[str | None, typer.Option("--backend", help="Browser backend: tfjs cpu, wasm, webgl, "
+                                                "webgpu; ort-web wasm, webgpu.")] = None,
+    runtime: Annotated[str | None, typer.Option("--runtime", help="Browser runtime (tfjs for tfjs variants, "
+                                                "ort-web for onnx ones; the default).")] = None,
+    remote: Annotated[str | None, typer.Option("--remote", help="A WebDriver URL (Selenium Grid, cloud farm) to "
+                                               "run the browser on.")] = None,
+    headed: Annotated[bool, typer.Option("--headed", help="Show the browser window.")] = False,
     data: Annotated[str | None, typer.Option("--data", help="Samples to compare on (dataset name, .npz, IDX file, "
                                              "image folder). Default: the model's own dataset.")] = None,
     calibration: Annotated[str | None, typer.Option("--calibration", help="Calibration data for int8 variants.")]
@@ -26,7 +34,8 @@ def explain(
     samples: Annotated[int, typer.Option(help="How many samples to compare on.")] = 100,
     fix: Annotated[bool, typer.Option("--fix", help="Build and measure a variant that keeps the divergent "
                                       "layer(s) in float.")] = False,
-    profile: Annotated[bool, typer.Option("--profile", help="Per-operator times and providers (ONNX Runtime).")]
+    profile: Annotated[bool, typer.Option("--profile", help="Per-operator times and providers (ONNX Runtime on "
+                                          "the host; ort-web and tfjs in the browser; ExecuTorch ETDump).")]
     = False,
     json_file: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON to this file.")] = None,
     threshold_floor: Annotated[float, typer.Option("--threshold-floor", help="A layer below this SQNR (dB) "
@@ -44,6 +53,7 @@ def explain(
     with _Bars() as bars:
         report = api.explain(model, variant, target=target, data=data, calibration=calibration, samples=samples,
                              fix=fix, profile=profile, store=store, cache=_cache(cache_dir), progress=bars,
+                             backend=backend, runtime=runtime, remote=remote, headed=headed,
                              threshold=Threshold(floor_db=threshold_floor, drop_db=threshold_drop))
     _show(report)
     if json_file is not None:

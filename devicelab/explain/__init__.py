@@ -31,8 +31,8 @@ from devicelab.explain.core import Comparison, Threshold
 FIX_BOUND = 0.02  # the fix is good when its agreement is within 2 points of the fp32 variant's
 FIX_MAX_LAYERS = 3
 DEFAULT_SAMPLES = 100
-_FULL_INT8 = {"tflite": "tflite-int8", "onnx": "onnx-int8-static"}
-_FP32 = {"tflite": "tflite-fp32", "onnx": "onnx-fp32"}
+_FULL_INT8 = {"tflite": "tflite-int8", "onnx": "onnx-int8-static", "tfjs": "tfjs-uint8"}
+_FP32 = {"tflite": "tflite-fp32", "onnx": "onnx-fp32", "tfjs": "tfjs-fp32"}
 
 
 @dataclass
@@ -131,8 +131,41 @@ def _module(fmt: str) -> Any:
 def explain(model: str | Path, variant: str, *, target: str = "host", data: str | None = None,
             calibration: str | None = None, samples: int = DEFAULT_SAMPLES, fix: bool = False,
             profile: bool = False, threshold: Threshold | None = None, cache: Path | None = None,
-            store: Path | None = None, progress: Any = None) -> ExplainReport:
-    """Compare the variant's intermediate tensors with the original's layer by layer (see the module doc)."""
+            store: Path | None = None, progress: Any = None, runtime: str | None = None,
+            backend: str | None = None, headed: bool = False, remote: str | None = None) -> ExplainReport:
+    """Compare the variant's intermediate tensors with the original's layer by layer (see the module doc).
+
+    ``target`` is "host" or a browser ("chrome"): there the variant runs in the web runner page (tfjs and
+    onnx variants; ``backend`` picks the page's backend, ``headed``/``remote`` as for measure).
+    """
+    if target == "host":
+        given = [flag for flag, value in (("--backend", backend), ("--runtime", runtime), ("--remote", remote),
+                                          ("--headed", headed)) if value]
+        if given:
+            raise UsageError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only to a browser "
+                             "target",
+                             hint="for example --target chrome --backend wasm")
+        return _explain(model, variant, target, None, data, calibration, samples, fix, profile, threshold, cache,
+                        store, progress)
+    from devicelab.targets.browser import BrowserTarget
+    from devicelab.targets.browsers import kind
+
+    try:
+        kind(target)
+    except UsageError as exc:
+        raise UsageError(f"explain runs on the host or in a browser; '{target}' is neither ({exc.message})",
+                         hint="use --target host or --target chrome (phones: `devicelab deploy`)") from None
+    browser = BrowserTarget(target, headed=headed, remote=remote)
+    try:
+        return _explain(model, variant, target, (browser, runtime, backend), data, calibration, samples, fix,
+                        profile, threshold, cache, store, progress)
+    finally:
+        browser.close()
+
+
+def _explain(model: str | Path, variant: str, target: str, browser: tuple[Any, str | None, str | None] | None,
+             data: str | None, calibration: str | None, samples: int, fix: bool, profile: bool,
+             threshold: Threshold | None, cache: Path | None, store: Path | None, progress: Any) -> ExplainReport:
     from devicelab import api
     from devicelab.convert import variants as registry
     from devicelab.data import load_dataset
@@ -140,14 +173,16 @@ def explain(model: str | Path, variant: str, *, target: str = "host", data: str 
     from devicelab.models import load_source
     from devicelab.paths import cache_dir
 
-    if target != "host":
-        raise UsageError(f"explain runs on the host only for now, not on '{target}'",
-                         hint="use --target host (TF.js in the browser is not implemented yet)")
     if samples < 1:
         raise UsageError("--samples must be at least 1")
     cache = cache or cache_dir()
     chosen = registry.get(variant)
-    module = _module(chosen.format)
+    if browser is None:
+        module = _module(chosen.format)
+    else:
+        from devicelab.explain.browser import BrowserCapture
+
+        module = BrowserCapture(chosen.format, browser[0], runtime=browser[1], backend=browser[2])
     source = load_source(model, cache)
     if source.format not in ("keras", "onnx", "pt2"):
         raise UsageError(f"explain compares against the layers of Keras, ONNX and .pt2 sources; a "
@@ -169,9 +204,20 @@ def explain(model: str | Path, variant: str, *, target: str = "host", data: str 
     tensors, outputs = module.capture(artifact, x, names)
     _tick(progress, f"capture {variant}", 1)
     by_layer = {layer: t for layer, t in zip(output_layers, outputs, strict=False) if layer}
+    kept = min((len(t.values) for t in tensors), default=len(x[0]))
+    if kept < len(x[0]):  # the browser keeps as many samples' intermediates as its byte cap allows
+        reference = {layer: values[:kept] for layer, values in reference.items()}
+        by_layer = {layer: core.VariantTensor(t.name, t.values[:kept], t.scale, t.origin)
+                    for layer, t in by_layer.items()}
     comparison = core.compare(reference, tensors, by_layer, threshold, aliases)
     report = ExplainReport(source.name, variant, target, module.RUNS_ON, len(x[0]), comparison,
                            _agreement(outputs, ref_outputs), size)
+    if kept < len(x[0]):
+        from devicelab.explain.browser import CAPTURE_BYTES
+
+        report.notes.append(f"layers compared on the first {kept} of {len(x[0])} samples (the page returns at "
+                            f"most {CAPTURE_BYTES >> 20} MiB of intermediate tensors); the agreement is on all "
+                            "of them")
     if comparison.unmatched and chosen.format == "executorch":
         report.notes.append(f"{len(comparison.unmatched)} layer(s) {module.DELEGATED_NOTE}: "
                             + ", ".join(comparison.unmatched))

@@ -10,6 +10,7 @@ For ONNX sources the layers are the source's nodes, and tensors match by their e
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,25 +28,13 @@ _DQ_SUFFIX = "_DequantizeLinear_Output"
 def capture(model_path: Path, x: list[np.ndarray], input_names: list[str]) -> tuple[list[VariantTensor],
                                                                                    list[VariantTensor]]:
     """(every float node output in execution order, the model outputs in order), on every sample."""
-    onnx = require("onnx", "onnx", "explaining ONNX variants")
     ort = require("onnxruntime", "onnx", "explaining ONNX variants")
 
-    model = onnx.load(str(model_path))
-    graph = model.graph
-    declared = [o.name for o in graph.output]
-    scales = _qdq_scales(graph)
-    produced: list[tuple[str, str]] = []  # (tensor, node), graph order (ONNX graphs are topologically sorted)
-    for node in graph.node:
-        if node.op_type == "QuantizeLinear":
-            continue  # int8 codes: their DequantizeLinear twin carries the same values as floats
-        produced.extend((out, node.name) for out in node.output if out)
-    for name, _ in produced:
-        if name not in declared:
-            graph.output.append(onnx.ValueInfoProto(name=name))
+    exposed = expose(model_path)
     options = ort.SessionOptions()
     options.log_severity_level = 3
     try:
-        session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(exposed.model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own types
         raise ModelRunError(f"ONNX Runtime could not load {model_path.name}: {str(exc).strip()[:300]}",
                             hint="the file may be corrupt") from None
@@ -59,11 +48,50 @@ def capture(model_path: Path, x: list[np.ndarray], input_names: list[str]) -> tu
         for name, value in zip(names, session.run(names, feed), strict=True):
             rows[name].append(np.asarray(value))
     stacked = {n: np.concatenate(v) for n, v in rows.items() if v and np.asarray(v[0]).dtype.kind == "f"}
-    tensors = [VariantTensor(name, stacked[name].astype(np.float32), scales.get(name), origin)
-               for name, origin in produced if name in stacked]
-    by_name = {t.name: t for t in tensors}
-    outputs = [by_name.get(n) or VariantTensor(n, stacked[n].astype(np.float32)) for n in declared if n in stacked]
-    return tensors, outputs
+    tensors = exposed.tensors(stacked)
+    return tensors, exposed.outputs(stacked, tensors)
+
+
+@dataclass
+class Exposed:
+    """A model whose graph outputs are its declared outputs followed by every node output (graph order)."""
+
+    model: Any  # onnx.ModelProto
+    produced: list[tuple[str, str]]  # (tensor, node) in graph order (ONNX graphs are topologically sorted)
+    declared: list[str]
+    scales: dict[str, float]
+
+    @property
+    def intermediates(self) -> list[str]:
+        return [name for name, _ in self.produced if name not in self.declared]
+
+    def tensors(self, stacked: dict[str, np.ndarray]) -> list[VariantTensor]:
+        """Every float tensor read back, as VariantTensors in graph order (``stacked``: values by name)."""
+        return [VariantTensor(name, stacked[name].astype(np.float32), self.scales.get(name), origin)
+                for name, origin in self.produced if name in stacked]
+
+    def outputs(self, stacked: dict[str, np.ndarray], tensors: list[VariantTensor]) -> list[VariantTensor]:
+        """The declared outputs in order (the node outputs among ``tensors`` where they are one)."""
+        by_name = {t.name: t for t in tensors}
+        return [by_name.get(n) or VariantTensor(n, stacked[n].astype(np.float32)) for n in self.declared
+                if n in stacked]
+
+
+def expose(model_path: Path) -> Exposed:
+    """The model with every node output also a graph output: ONNX Runtime fetches graph outputs only."""
+    onnx = require("onnx", "onnx", "explaining ONNX variants")
+    model = onnx.load(str(model_path))
+    graph = model.graph
+    declared = [o.name for o in graph.output]
+    produced: list[tuple[str, str]] = []
+    for node in graph.node:
+        if node.op_type == "QuantizeLinear":
+            continue  # int8 codes: their DequantizeLinear twin carries the same values as floats
+        produced.extend((out, node.name) for out in node.output if out)
+    for name, _ in produced:
+        if name not in declared:
+            graph.output.append(onnx.ValueInfoProto(name=name))
+    return Exposed(model, produced, declared, _qdq_scales(graph))
 
 
 def reference_layers(model_path: Path, x: list[np.ndarray], input_names: list[str]) -> dict[str, np.ndarray]:

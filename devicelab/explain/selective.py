@@ -3,6 +3,7 @@ kept in float32, named so that the name alone rebuilds it.
 
     tflite-int8-float-spiky            tflite-int8 with layer 'spiky' in float
     onnx-int8-static-float-conv2.fc1   onnx-int8-static with layers 'conv2' and 'fc1' in float
+    tfjs-uint8-float-spiky             tfjs-uint8 with the weights of layer 'spiky' in float32
 
 Layer names are written with every character outside [A-Za-z0-9_] as '_' (job ids allow no more) and joined
 by '.'. The variant registry resolves such names through ``parse``, and the artifact cache converts them
@@ -21,7 +22,7 @@ import numpy as np
 from devicelab.convert.base import ConversionContext, Variant
 from devicelab.errors import UsageError
 
-BASES = ("tflite-int8", "onnx-int8-static")  # the full-integer variants a layer can be kept float in
+BASES = ("tflite-int8", "onnx-int8-static", "tfjs-uint8")  # the quantized variants a layer can stay float in
 MARK = "-float-"
 MAX_NAME = 100  # job ids are the variant name plus 13 characters, at most 128
 
@@ -67,7 +68,8 @@ def parse(name: str) -> SelectiveVariant | None:
         full = VARIANTS[base]
         return SelectiveVariant(name, full.format, full.quant,
                                 f"{full.description}; layer(s) {', '.join(layers)} kept in float32",
-                                full.runtime, needs_calibration=True, sources=full.sources, base=base,
+                                full.runtime, needs_calibration=full.needs_calibration, sources=full.sources,
+                                base=base,
                                 keep_float=layers)
     return None
 
@@ -106,7 +108,7 @@ class SelectiveConverter:
 
     def convert(self, ctx: ConversionContext, variant: Variant, out_dir: Path) -> None:
         assert isinstance(variant, SelectiveVariant)
-        calibration = _calibration(ctx, variant)
+        calibration = _calibration(ctx, variant) if variant.needs_calibration else []
         if self.FORMAT == "tflite":
             from devicelab.explain import keras as keras_side
             from devicelab.explain import tflite
@@ -116,6 +118,15 @@ class SelectiveConverter:
             layers = keras_side.layer_names(ctx.source.keras_model())
             tflite.convert_selective(ctx, variant, _real_names(variant.keep_float, layers), layers,
                                      keras_side.output_layers(ctx.source), out_dir / self.MODEL_FILE)
+            return
+        if self.FORMAT == "tfjs":
+            from devicelab.explain import keras as keras_side
+            from devicelab.explain import tfjs
+
+            if ctx.source.format != "keras":
+                raise UsageError(f"{variant.name}: selective TF.js quantization is made from Keras models only")
+            layers = keras_side.layer_names(ctx.source.keras_model())
+            tfjs.convert_selective(ctx, _real_names(variant.keep_float, layers), layers, out_dir)
             return
         from devicelab.convert.onnx import _fp32_model
         from devicelab.explain import onnx

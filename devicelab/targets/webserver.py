@@ -10,6 +10,8 @@ sends its own name as Host, and its own Origin): 403 to anything else. Uploads a
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import sys
@@ -26,7 +28,7 @@ MAX_UPLOAD = 1 << 30  # a result larger than 1 GiB is a bug, not a result
 # inputs; 16x leaves room for dense outputs) plus result.json with every raw timing sample.
 UPLOAD_BASE = 64 << 20
 UPLOAD_PER_INPUT_BYTE = 16
-_RESULT_FILES = re.compile(r"^(result\.json|DONE|outputs/output_\d{1,4}\.bin)$")
+_RESULT_FILES = re.compile(r"^(result\.json|DONE|outputs/output_\d{1,4}\.bin|intermediates/tensor_\d{1,5}\.bin)$")
 # The runner page may load its own top-level files, its runtime modules (runtimes/*.js) and the dist (and
 # tfjs-tflite's wasm) folders of its runtimes, nothing else.
 _RUNNER_FILES = re.compile(r"^((runtimes/)?[\w.-]+\.(html|js|css)"
@@ -43,10 +45,15 @@ class _JobFolders:
 
 
 def upload_budget(job_dir: Path) -> int:
-    """The most a job's page can legitimately upload: a base for result.json plus a multiple of its inputs."""
+    """The most a job's page can legitimately upload: a base for result.json plus a multiple of its inputs,
+    plus the intermediate tensors its job asks to capture (explain), at most their byte cap."""
     inputs = sum(p.stat().st_size for p in (job_dir / "inputs").rglob("*") if p.is_file()) \
         if (job_dir / "inputs").is_dir() else 0
-    return min(MAX_UPLOAD, UPLOAD_BASE + UPLOAD_PER_INPUT_BYTE * inputs)
+    captured = 0
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+        capture = json.loads((job_dir / "job.json").read_text()).get("capture") or {}
+        captured = max(0, int(capture.get("max_bytes", 0)))
+    return min(MAX_UPLOAD, UPLOAD_BASE + UPLOAD_PER_INPUT_BYTE * inputs + captured)
 
 
 def resolve_inside(root: Path, relative: str) -> Path | None:

@@ -7,7 +7,7 @@
  * through the page's `ort_bundle` option, which exists for that test only.
  */
 import {
-  JobError, castTo, errorText, feedOrder, loadScripts, modulePath, requestedThreads, toFloat32,
+  JobError, castTo, errorText, feedOrder, halfToFloat, loadScripts, modulePath, requestedThreads, toFloat32,
 } from './common.js';
 
 const WASM_DIR = modulePath('onnxruntime-web/dist/');
@@ -85,6 +85,11 @@ export class OrtWebRuntime {
       throw err;
     }
     this.outputNames = this.session.outputNames;
+    // An explain job's model also outputs every intermediate: the timed and accuracy runs fetch only the
+    // model's own outputs, capture() the rest.
+    const captured = new Set(this.job.capture ? this.job.capture.tensors : []);
+    this.fetches = captured.size ? this.outputNames.filter((name) => !captured.has(name)) : null;
+    if (this.fetches) this.outputNames = this.fetches;
     this.order = feedOrder(this.session.inputNames, this.job, 'ort-web');
     // The dtype each input wants (int64 ids need BigInt64Array; float16 raw bits); null when ort does not say.
     const metadata = this.session.inputMetadata || [];
@@ -102,7 +107,8 @@ export class OrtWebRuntime {
   }
 
   async run(feed) {
-    return this.session.run(feed); // outputs come back in CPU memory (downloaded from the GPU if any)
+    // Outputs come back in CPU memory (downloaded from the GPU if any).
+    return this.fetches ? this.session.run(feed, this.fetches) : this.session.run(feed);
   }
 
   release(raw) {
@@ -118,6 +124,28 @@ export class OrtWebRuntime {
 
   dispose(feeds) {
     for (const feed of feeds) for (const t of Object.values(feed)) if (typeof t.dispose === 'function') t.dispose();
+  }
+
+  /**
+   * Intermediate tensors by name (devicelab explain). ONNX Runtime fetches graph outputs only: the host sends a
+   * model whose graph also outputs every intermediate tensor, and this fetches the ones the job names.
+   */
+  async capture(feed, names) {
+    const raw = await this.session.run(feed, names);
+    const captured = names.filter((name) => raw[name]).map((name) => {
+      const t = raw[name];
+      // float16 comes as raw bits (Uint16Array) or, in newer bundles, a Float16Array: widen either to float32.
+      const half = t.type === 'float16';
+      const data = half && t.data instanceof Uint16Array ? Float32Array.from(t.data, halfToFloat)
+        : half ? toFloat32(t.data) : t.data;
+      return { name, dtype: half ? 'float32' : t.type, shape: t.dims.slice(), data };
+    });
+    this.release(raw);
+    return captured;
+  }
+
+  get captureMethod() {
+    return 'InferenceSession.run(feeds, names) per sample, on the model with every intermediate as an output';
   }
 
   /**

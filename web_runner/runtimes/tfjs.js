@@ -10,7 +10,9 @@
  *   release(raw), finish(raw) -> [{name, shape, data: Float32Array}] untimed; dispose(feeds) at the end
  *   version(), used() (what really ran), threadsUsed()
  * Optional: memoryBytes(), profilePeakBytes(feed), profile(feeds) -> {method, runs, nodes: [{node, op_type,
- *   provider, calls, total_us, mean_us}]} (per-node times, untimed, only when the page is asked to profile).
+ *   provider, calls, total_us, mean_us}]} (per-node times, untimed, only when the page is asked to profile),
+ *   capture(feed, names) -> [{name, dtype, shape, data}] and captureMethod (intermediate tensors, untimed, only
+ *   for a job with `capture`: devicelab explain).
  */
 import {
   JobError, castTo, errorText, feedOrder, inSignatureOrder, loadScripts, modulePath, requestedThreads, toFloat32,
@@ -105,21 +107,22 @@ export class TfjsRuntime {
     return [Object.fromEntries(tensors.map((tensor, i) => [this.inputInfo[i].name, tensor]))];
   }
 
-  async run(feed) {
+  /** execute(), or executeAsync() once the graph turned out to have control flow; `outputs`: node names. */
+  async execute(feed, outputs) {
     const input = feed[0] instanceof tf.Tensor ? (feed.length === 1 ? feed[0] : feed) : feed[0];
-    let out;
-    if (this.async) {
-      out = await this.model.executeAsync(input);
-    } else {
-      try {
-        out = this.model.execute(input);
-      } catch (err) {
-        // Raised before any kernel runs, so the retry costs nothing measurable.
-        if (!/executeAsync/.test(errorText(err))) throw err;
-        this.async = true;
-        out = await this.model.executeAsync(input);
-      }
+    if (this.async) return this.model.executeAsync(input, outputs);
+    try {
+      return this.model.execute(input, outputs);
+    } catch (err) {
+      // Raised before any kernel runs, so the retry costs nothing measurable.
+      if (!/executeAsync/.test(errorText(err))) throw err;
+      this.async = true;
+      return this.model.executeAsync(input, outputs);
     }
+  }
+
+  async run(feed) {
+    const out = await this.execute(feed);
     const tensors = Array.isArray(out) ? out : [out];
     // Reading the data back is part of an inference: on webgl/webgpu it waits for the GPU to finish.
     const data = [];
@@ -156,6 +159,25 @@ export class TfjsRuntime {
     });
     tf.dispose(info.result);
     return info.peakBytes;
+  }
+
+  /**
+   * Intermediate tensors by node name (devicelab explain): model.execute(inputs, names) returns any node's
+   * output, not only the graph's; read back and disposed here, untimed.
+   */
+  async capture(feed, names) {
+    const out = await this.execute(feed, names);
+    const tensors = Array.isArray(out) ? out : [out];
+    const captured = [];
+    for (const [k, t] of tensors.entries()) {
+      captured.push({ name: names[k], dtype: t.dtype, shape: t.shape, data: await t.data() });
+    }
+    tf.dispose(tensors);
+    return captured;
+  }
+
+  get captureMethod() {
+    return 'GraphModel.execute(inputs, node names) per sample';
   }
 
   /** Per-kernel times of one extra, untimed inference (tf.profile; webgl/webgpu through timer queries). */
