@@ -123,8 +123,8 @@ def _module(fmt: str) -> Any:
 
         return executorch
     if fmt == "tfjs":
-        raise UsageError("explaining TF.js variants runs in the browser, which is not implemented yet",
-                         hint="explain the tflite or onnx variants on the host")
+        raise UsageError("TF.js variants run only in a browser, so they are explained there",
+                         hint="add --target chrome (and --backend wasm, webgl, webgpu or cpu)")
     raise UsageError(f"cannot explain {fmt} variants")
 
 
@@ -215,9 +215,9 @@ def _explain(model: str | Path, variant: str, target: str, browser: tuple[Any, s
     if kept < len(x[0]):
         from devicelab.explain.browser import CAPTURE_BYTES
 
+        cap = f"{CAPTURE_BYTES / 2**20:g} MiB" if CAPTURE_BYTES >= 2**20 else f"{CAPTURE_BYTES / 1024:g} KiB"
         report.notes.append(f"layers compared on the first {kept} of {len(x[0])} samples (the page returns at "
-                            f"most {CAPTURE_BYTES >> 20} MiB of intermediate tensors); the agreement is on all "
-                            "of them")
+                            f"most {cap} of intermediate tensors); the agreement is on all of them")
     if comparison.unmatched and chosen.format == "executorch":
         report.notes.append(f"{len(comparison.unmatched)} layer(s) {module.DELEGATED_NOTE}: "
                             + ", ".join(comparison.unmatched))
