@@ -96,3 +96,30 @@ def test_profile_is_not_only_for_browsers() -> None:
     assert isinstance(api.choose_target(profile=True), HostTarget)
     with pytest.raises(UsageError, match="--backend needs --browser"):
         api.choose_target(backends=["wasm"], profile=True)
+
+
+def test_a_provoked_fallback_to_the_cpu_shows_in_the_stored_share(tmp_path: Path) -> None:
+    """JSEP (ort-web's WebGPU) has no Det kernel: ORT places that node on the CPU without a word; the page's
+    profile must say so in the share it stores."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    weight = helper.make_tensor("w", TensorProto.FLOAT, [4, 4], (np.eye(4, dtype=np.float32) * 2).ravel())
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+             helper.make_node("MatMul", ["r", "w"], ["m"], name="mm"),
+             helper.make_node("Det", ["m"], ["y"], name="det")]
+    graph = helper.make_graph(nodes, "det", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "det.onnx"
+    onnx.save(model, str(path))
+    x = np.random.default_rng(0).random((4, 4, 4), dtype=np.float32)
+    with BrowserTarget("chrome", profile=True) as chrome:
+        result, _ = _run(chrome, path, "onnx", "ort-web", x, tmp_path, "webgpu")
+    assert result.ok, result.error
+    profile = result.extra["profile"]
+    providers = {row["node"]: row["provider"] for row in profile["nodes"]}
+    assert providers["det"] == "CPUExecutionProvider" and providers["mm"] == "JsExecutionProvider"
+    assert profile["requested_provider"] == "JsExecutionProvider"
+    assert 0 < profile["share_ops_on_requested"] < 1 and 0 < profile["share_time_on_requested"] < 1

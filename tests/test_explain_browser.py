@@ -142,3 +142,12 @@ def test_tfjs_nodes_come_in_topological_order_without_weights(tmp_path: Path) ->
     path = tmp_path / "model.json"
     path.write_text(json.dumps({"modelTopology": {"node": nodes}}))
     assert browser.tfjs_nodes(path) == ["a", "b", "out"]
+
+
+def test_explain_profile_in_the_page_says_what_tfjs_cannot_tell(files: dict[str, Path], tmp_path: Path) -> None:
+    report = _explain(files, "healthy", "tfjs-fp32", profile=True, store=tmp_path / "store.sqlite")
+    profile = report.profile
+    assert profile["available"] and profile["nodes"] and profile["requested_provider"] == "wasm"
+    assert profile["share_ops_on_requested"] is None and "does not say" in profile["share_note"]
+    total_us = sum(node["total_us"] for node in profile["nodes"])
+    assert total_us > 0 and {"MatMul", "Relu"} & {node["op_type"] for node in profile["nodes"]}

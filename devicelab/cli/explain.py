@@ -111,17 +111,29 @@ def _show_fix(fix: Any) -> None:
                   f"like any variant: devicelab measure MODEL --variant {escape(fix.chosen.variant)}[/dim]")
 
 
-def _show_profile(profile: dict[str, Any]) -> None:
-    if not profile.get("available"):
-        console.print(f"[yellow]No per-op profile:[/yellow] {escape(profile.get('reason', ''))}")
+def _show_profile(raw: dict[str, Any]) -> None:
+    from devicelab.study.document import profile_table
+
+    if not raw.get("available"):
+        console.print(f"[yellow]No per-op profile:[/yellow] {escape(raw.get('reason', ''))}")
         return
-    table = Table(title=f"Per-operator times ({profile['runs']} runs, {escape(profile['source'])})")
-    for column in ("op", "type", "provider", "ms/run"):
-        table.add_column(column, justify="right" if column == "ms/run" else "left")
+    profile = profile_table(raw)
+    table = Table(title=f"Per-operator times ({profile['runs']} runs, {escape(str(profile['method']))})")
+    for column in ("op", "type", "provider", "ms/inference"):
+        table.add_column(column, justify="right" if column == "ms/inference" else "left", overflow="fold")
     for op in profile["operators"]:
-        table.add_row(escape(op["name"]), escape(str(op["op_type"])), escape(str(op["provider"])),
-                      f"{op['mean_ms']:.4f}")
+        ms = "-" if op["ms"] is None else f"{op['ms']:.4f}"
+        table.add_row(escape(str(op["name"])), escape(str(op["op_type"] or "")), escape(str(op["provider"] or "")),
+                      ms)
     console.print(table)
-    console.print(f"ops {profile['ops_ms_mean']:.4f} ms of {profile['run_ms_mean']:.4f} ms per inference; on "
-                  f"{escape(profile['requested_provider'])}: {profile['share_ops_on_requested']:.0%} of ops, "
-                  f"{profile['share_time_on_requested']:.0%} of op time")
+    facts = []
+    if profile["ops_ms"] is not None:
+        whole = f" of {profile['run_ms']:.4f} ms" if profile["run_ms"] else ""
+        facts.append(f"ops {profile['ops_ms']:.4f} ms{whole} per inference")
+    if profile["share_ops"] is not None:
+        facts.append(f"on {escape(str(profile['requested']))}: {profile['share_ops']:.0%} of ops, "
+                     f"{profile['share_time']:.0%} of op time")
+    elif raw.get("share_note"):
+        facts.append(f"no share on {escape(str(profile['requested']))}: {escape(raw['share_note'])}")
+    if facts:
+        console.print("; ".join(facts))

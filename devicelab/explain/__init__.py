@@ -18,7 +18,7 @@ consumer re-quantizes the same activation range), up to ``FIX_MAX_LAYERS`` layer
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -228,7 +228,8 @@ def _explain(model: str | Path, variant: str, target: str, browser: tuple[Any, s
         report.fix = _fix(api, source, chosen, comparison, list(reference), report, x, names, ref_outputs,
                           calibration, cache, module, progress)
     if profile:
-        report.profile = _profile(api, model, variant, data, calibration, samples, cache, store, chosen.format)
+        report.profile = _profile(api, model, variant, data, calibration, samples, cache, store, chosen.format,
+                                  module)
     return report
 
 
@@ -347,20 +348,31 @@ def _within(candidate: Candidate, fp32: Candidate) -> bool:
 
 
 def _profile(api: Any, model: str | Path, variant: str, data: str | None, calibration: str | None,
-             samples: int, cache: Path, store: Path | None, fmt: str) -> dict[str, Any]:
-    """Where the time goes: one measure job with the runtime's per-op profiling on (ONNX Runtime)."""
+             samples: int, cache: Path, store: Path | None, fmt: str, module: Any) -> dict[str, Any]:
+    """Where the time goes: one measure job with the runtime's per-op profiling on (ONNX Runtime and
+    ExecuTorch on the host; ort-web and tfjs in the browser), stored like any result."""
+    from devicelab.explain.browser import BrowserCapture
     from devicelab.explain.profile import NO_PER_OP_TIMES
 
-    if fmt != "onnx":
-        return {"available": False, "reason": NO_PER_OP_TIMES.get(fmt, f"no per-op times for {fmt} here")}
     options = api.MeasureOptions(samples=samples, profile=True, runs=20, min_seconds=0.2, max_seconds=10.0)
-    measured = api.measure(model, variants=[variant], data=data, options=options, calibration=calibration,
-                           store=store, cache=cache, reference=False)[0]
+    if isinstance(module, BrowserCapture):
+        target = module.target.profiled()
+        options = replace(options, backend=module.backend)
+    elif fmt in ("onnx", "executorch"):
+        target = None
+    else:
+        return {"available": False, "reason": NO_PER_OP_TIMES.get(fmt, f"no per-op times for {fmt} here")}
+    try:
+        measured = api.measure(model, variants=[variant], data=data, options=options, calibration=calibration,
+                               store=store, cache=cache, reference=False, target=target)[0]
+    finally:
+        if target is not None:
+            target.close()
     if not measured.ok or measured.result is None:
         raise measured.error or RuntimeUnavailableError(f"profiling {variant} failed")
     profile = dict(measured.result.extra.get("profile") or {})
-    profile["available"] = "operators" in profile
+    profile["available"] = bool(profile.get("operators") or profile.get("nodes"))
     if not profile["available"]:
-        profile["reason"] = profile.get("error") or "the runtime gave no per-operator table"
+        profile["reason"] = profile.get("reason") or profile.get("error") or "the runtime gave no per-operator table"
     profile["row_id"] = measured.row_id
     return profile

@@ -61,6 +61,10 @@ class BrowserTarget(RuntimeTable, Target):
     def name(self) -> str:
         return self.browser
 
+    def profiled(self) -> BrowserTarget:
+        """A target of its own for the same browser with per-node profiling on (a page option)."""
+        return BrowserTarget(self.browser, headed=self.headed, remote=self.remote, profile=True)
+
     # -- contract ------------------------------------------------------------------------------------
 
     def check(self, runtime: str, fmt: str) -> None:

@@ -164,9 +164,30 @@ export class OrtWebRuntime {
       this.heard = null;
       if (session) await session.release();
     }
+    const nodes = nodeTable(traceEvents(lines));
     return { method: `onnxruntime-web enableProfiling, ${PROFILE_RUNS} untimed runs in a second session ` +
-      `(${this.used()}); per-node kernel times`, runs: PROFILE_RUNS, nodes: nodeTable(traceEvents(lines)) };
+      `(${this.used()}); per-node kernel times`, runs: PROFILE_RUNS, nodes,
+    ...shares(nodes, this.requestedProvider()) };
   }
+
+  /** The execution provider the backend asks for, as ORT's profile names it. */
+  requestedProvider() {
+    if (this.backend === 'webgpu') return this.bundle === 'default' ? 'JsExecutionProvider' : 'WebGpuExecutionProvider';
+    return this.backend === 'webnn' ? 'WebNNExecutionProvider' : 'CPUExecutionProvider';
+  }
+}
+
+/**
+ * The share of nodes, and of their median time, that ran on the requested provider: ORT places a node its
+ * provider lacks on the CPU without a word, and only this says so (the same figures as devicelab's host table).
+ */
+function shares(nodes, requested) {
+  const time = (n) => n.median_us * n.calls;
+  const on = nodes.filter((n) => n.provider === requested);
+  const total = nodes.reduce((sum, n) => sum + time(n), 0);
+  return { requested_provider: requested,
+    share_ops_on_requested: nodes.length ? on.length / nodes.length : null,
+    share_time_on_requested: total ? on.reduce((sum, n) => sum + time(n), 0) / total : null };
 }
 
 /** navigator.ml's context, or the error every browser without WebNN gets. */

@@ -194,7 +194,10 @@ export class TfjsRuntime {
     }
     const nodes = [...rows.values()].map((r) => ({ ...r, mean_us: r.total_us / r.calls }))
       .sort((a, b) => b.total_us - a.total_us);
+    // tf.profile() names no device per kernel: a backend runs what it has (webgl hands small tensors to the CPU
+    // inside its kernels, unseen), so no share on the requested backend is claimed.
     return { method: `tf.profile() of one untimed inference (${this.used()}); kernels grouped by name`, runs: 1,
-      nodes };
+      nodes, requested_provider: tf.getBackend(), share_ops_on_requested: null, share_time_on_requested: null,
+      share_note: 'tf.profile() does not say where each kernel ran' };
   }
 }
