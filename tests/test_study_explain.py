@@ -43,7 +43,8 @@ def files(tmp_path_factory: pytest.TempPathFactory, session_cache: Path) -> dict
 
 def _config(files: dict[str, Path], model: str, variants: list[str], out: str, **changes: object) -> StudyConfig:
     options = api.MeasureOptions(**{**FAST.__dict__, "profile": bool(changes.pop("profile", False))})
-    return StudyConfig(model=files[model], data=str(files["data"]), targets=parse_targets("host"),
+    changes.setdefault("targets", parse_targets("host"))
+    return StudyConfig(model=files[model], data=str(files["data"]),
                        variants=variants, samples=SAMPLES, options=options, out=files["folder"] / out,
                        store=files["folder"] / f"{model}.sqlite", cache=files["cache"], **changes)  # type: ignore
 
@@ -156,3 +157,18 @@ def test_profile_tables_of_every_runtime_come_out_in_one_shape() -> None:
     missing = profile_table({"available": False, "reason": "webnn has no per-node profiling in the page"})
     assert missing == {"error": "webnn has no per-node profiling in the page", "operators": []}
     assert profile_table({"error": "the tflite runtime gives no per-operator times here"})["operators"] == []
+
+
+def test_a_tfjs_variant_that_disagrees_in_the_browser_is_diagnosed_there(files: dict[str, Path]) -> None:
+    config = _config(files, "planted", ["tfjs-uint8"], "browser", targets=parse_targets("chrome"))
+    study = run_study(config)
+    doc = json.loads((config.out / "study.json").read_text())
+    (diagnosis,) = doc["diagnoses"]
+    assert diagnosis["variant"] == "tfjs-uint8" and diagnosis["target"] == "chrome"
+    assert diagnosis["runtime"].startswith("tfjs"), diagnosis
+    report = diagnosis["explain"]
+    assert report["target"] == "chrome" and report["first_divergent_layer"] == "spiky"
+    assert report["fix"]["variant"] == "tfjs-uint8-float-spiky" and report["fix"]["within_bound"]
+    section = (config.out / "report.html").read_text().split("<h2>Why variants disagree</h2>")[1]
+    assert "tfjs-uint8 @ chrome" in section and "first divergent: spiky" in section
+    assert study.diagnoses == doc["diagnoses"]

@@ -128,7 +128,7 @@ def _module(fmt: str) -> Any:
     raise UsageError(f"cannot explain {fmt} variants")
 
 
-def explain(model: str | Path, variant: str, *, target: str = "host", data: str | None = None,
+def explain(model: str | Path, variant: str, *, target: Any = "host", data: str | None = None,
             calibration: str | None = None, samples: int = DEFAULT_SAMPLES, fix: bool = False,
             profile: bool = False, threshold: Threshold | None = None, cache: Path | None = None,
             store: Path | None = None, progress: Any = None, runtime: str | None = None,
@@ -136,8 +136,14 @@ def explain(model: str | Path, variant: str, *, target: str = "host", data: str 
     """Compare the variant's intermediate tensors with the original's layer by layer (see the module doc).
 
     ``target`` is "host" or a browser ("chrome"): there the variant runs in the web runner page (tfjs and
-    onnx variants; ``backend`` picks the page's backend, ``headed``/``remote`` as for measure).
+    onnx variants; ``backend`` picks the page's backend, ``headed``/``remote`` as for measure). A
+    BrowserTarget may be given instead of a name (the study's own); the caller then closes it.
     """
+    from devicelab.targets.browser import BrowserTarget
+
+    if isinstance(target, BrowserTarget):
+        return _explain(model, variant, target.name, (target, runtime, backend), data, calibration, samples, fix,
+                        profile, threshold, cache, store, progress)
     if target == "host":
         given = [flag for flag, value in (("--backend", backend), ("--runtime", runtime), ("--remote", remote),
                                           ("--headed", headed)) if value]
@@ -147,7 +153,6 @@ def explain(model: str | Path, variant: str, *, target: str = "host", data: str 
                              hint="for example --target chrome --backend wasm")
         return _explain(model, variant, target, None, data, calibration, samples, fix, profile, threshold, cache,
                         store, progress)
-    from devicelab.targets.browser import BrowserTarget
     from devicelab.targets.browsers import kind
 
     try:

@@ -242,8 +242,9 @@ def _diagnoses(doc: dict[str, Any]) -> str:
         return ""
     from devicelab.explain.core import FLOOR_DB
 
-    out = [f"<h2>Why variants disagree</h2><p class=\"small muted\">Each TFLite or ONNX variant of the model whose "
-           f"top-1 agreement with the reference on this PC fell below {_pct(doc.get('explain_below'), digits=0)} was "
+    out = [f"<h2>Why variants disagree</h2><p class=\"small muted\">Each variant of the model whose top-1 "
+           f"agreement with the reference fell below {_pct(doc.get('explain_below'), digits=0)} (TFLite and ONNX on "
+           "this PC; TF.js and ONNX in a browser, diagnosed there on the same backend) was "
            "diagnosed (<code>devicelab explain --fix</code>): its intermediate tensors compared with the original's, "
            "layer by layer along the graph (SQNR in dB: higher is closer; healthy int8 layers sit at 20-45 dB), the "
            "first divergent layer named, and a variant keeping that layer in float built and measured. Agreements "

@@ -29,7 +29,8 @@ DEFAULT_ATTACK_SAMPLES = 200
 # Variants whose top-1 agreement with the PC reference on the host is below this are diagnosed (explain --fix):
 # 99% lets the odd borderline input of a healthy int8 variant pass and catches a layer int8 really breaks.
 DEFAULT_EXPLAIN_BELOW = 0.99
-_EXPLAINABLE = ("tflite", "onnx")  # the formats explain reads on this PC, layer by layer
+# The formats explain reads layer by layer, by kind of target: on this PC, and in a browser's page.
+_EXPLAINABLE = {"host": ("tflite", "onnx"), "browser": ("tfjs", "onnx")}
 
 
 @dataclass
@@ -384,22 +385,31 @@ def _compare_frameworks(study: Study) -> dict[str, Any] | None:
 
 
 def _below_threshold(study: Study) -> list[tuple[api.Measurement, float]]:
-    """The user's model's TFLite and ONNX variants that ran on this PC and agree with the reference less than
-    config.explain_below (top-1; outputs that are not classes have no agreement and are not diagnosed)."""
+    """The user's model's variants that agree with the reference less than config.explain_below (top-1;
+    outputs that are not classes have no agreement and are not diagnosed): TFLite and ONNX variants that ran
+    on this PC, and TF.js and ONNX variants that ran in a browser (diagnosed in that browser, on the same
+    backend, since the page's kernels are what disagreed)."""
+    from devicelab.targets import browsers
+
     threshold = study.config.explain_below
     if not threshold or not study.sources:
         return []
     framework = next(iter(study.sources))  # the user's model (Keras or ONNX), not a PyTorch twin
-    found = []
+    found: list[tuple[api.Measurement, float]] = []
+    seen: set[tuple[str, str, str]] = set()
     for part in study.parts:
-        if part.framework != framework or part.target != "host":
+        kind = "host" if part.target == "host" else "browser" if part.target.lower() in browsers.KINDS else None
+        if part.framework != framework or kind is None:
             continue
         for m in part.clean:
-            if m.variant == api.ORIGINAL or not m.ok or registry.get(m.variant).format not in _EXPLAINABLE:
+            if m.variant == api.ORIGINAL or not m.ok or registry.get(m.variant).format not in _EXPLAINABLE[kind]:
                 continue
             agreement = ((m.summary or {}).get("accuracy") or {}).get("agreement")
-            if agreement is not None and agreement < threshold and m.variant not in {f.variant for f, _ in found}:
-                found.append((m, agreement))  # once per variant: the diagnosis is of the file, not the runtime
+            # On the host once per variant (the diagnosis is of the file); in a browser per backend too.
+            key = (m.variant, part.target, m.runtime if kind == "browser" else "")
+            if agreement is not None and agreement < threshold and key not in seen:
+                seen.add(key)
+                found.append((m, agreement))
     return found
 
 
@@ -415,16 +425,25 @@ def _diagnose(study: Study, below: list[tuple[api.Measurement, float]],
     for k, (m, agreement) in enumerate(below):
         if progress:
             progress("explain", k, len(below), m.variant)
-        entry: dict[str, Any] = {"framework": next(iter(study.sources)), "variant": m.variant, "target": "host",
+        entry: dict[str, Any] = {"framework": next(iter(study.sources)), "variant": m.variant, "target": m.target,
                                  "agreement": agreement, "threshold": config.explain_below, "samples": samples}
         started = time.perf_counter()
+        where: dict[str, Any] = {}
+        if m.target != "host":  # the study's own browser target (its --remote, --headed), on the same backend
+            spec = next(spec for spec in config.targets if spec.name == m.target)
+            backend = m.runtime.split("/", 1)[1] if "/" in m.runtime else None
+            where = {"target": spec.build(), "backend": backend}
+            entry["runtime"] = m.runtime
         try:
             report = api.explain(source.path, m.variant, data=config.data or source.dataset_hint,
                                  calibration=_calibration(study), samples=samples, fix=True, cache=config.cache,
-                                 store=config.store)
+                                 store=config.store, **where)
             entry.update(explain=report.to_json(), notes=report.notes, explain_agreement=report.agreement)
         except DevicelabError as exc:
             entry["error"] = {"kind": exc.kind, "message": exc.message, "hint": exc.hint}
+        finally:
+            if "target" in where:
+                where["target"].close()
         entry["seconds"] = round(time.perf_counter() - started, 2)
         diagnoses.append(entry)
     if progress:
