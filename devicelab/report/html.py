@@ -367,8 +367,9 @@ def _profiles(doc: dict[str, Any]) -> str:
         return ""
     out = ["<h2>Where the time goes</h2><p class=\"small muted\">Per-operator times from the runtime's own "
            "profiler, in extra runs after the timed ones (so the timings above are not slowed): ms per inference "
-           "and the provider or backend that ran each op. A share below 100% on the requested provider is a "
-           "silent fallback.</p>"]
+           "and the provider or backend that ran each op. Core ML on iOS 17.4+ gives a plan instead (MLComputePlan): "
+           "each op's preferred device and share of the estimated cost, no time. A share below 100% on the "
+           "requested provider is a silent fallback.</p>"]
     for p in profiles:
         head = (f"<h3>{escape(p['variant'])} @ {escape(p['target'])} <span class=\"muted small\">"
                 f"{escape(p.get('runtime') or '')}</span></h3>")
