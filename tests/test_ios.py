@@ -275,3 +275,82 @@ def test_the_tflite_app_runtime_times_only_set_input_invoke_and_read_output() ->
     body = re.search(r"\n    func run\(_ feed: Any\) throws -> Any \{\n(.*?)\n    \}\n", source, re.S).group(1)
     calls = set(re.findall(r"\b(TfLite\w+|copy|input|output)\(", body))
     assert calls == {"TfLiteTensorCopyFromBuffer", "TfLiteInterpreterInvoke", "TfLiteTensorCopyToBuffer"}, calls
+
+
+# --- issue 15: deploy --profile on iOS (Core ML's MLComputePlan) ------------------------------------------------
+
+# What CoreMLRuntime.profile writes (ComputePlanTable.make in ios_app/DeviceLab/Core/ComputePlan.swift, whose XCTests
+# check it) for a model where Core ML prefers the CPU for one op of three although the Neural Engine was asked for.
+COMPUTE_PLAN = {
+    "source": "Core ML MLComputePlan (estimated, not timed)", "requested_provider": "neural-engine", "runs": 0,
+    "operators": [
+        {"name": "conv1_weight", "op_type": "const", "provider": None, "supported": [], "cost_weight": None,
+         "mean_ms": None},
+        {"name": "conv1", "op_type": "conv", "provider": "neural-engine", "supported": ["cpu", "gpu", "neural-engine"],
+         "cost_weight": 0.6, "mean_ms": None},
+        {"name": "flatten", "op_type": "reshape", "provider": "cpu", "supported": ["cpu"], "cost_weight": 0.3,
+         "mean_ms": None},
+        {"name": "dense", "op_type": "linear", "provider": "neural-engine", "supported": ["cpu", "neural-engine"],
+         "cost_weight": 0.1, "mean_ms": None}],
+    "ops_planned": 3, "ops_without_device": 1, "ops_by_device": {"neural-engine": 2, "cpu": 1},
+    "share_ops_on_requested": 0.6667, "share_cost_on_requested": 0.7, "share_time_on_requested": None}
+
+
+def test_deploy_profile_asks_the_app_for_its_compute_plan_and_the_cli_shows_it(fake, sidecar, tmp_path) -> None:
+    new = fake.add_simulator("iPhone 15", runtime="iOS 17.5", state="Booted", app_installed=True,
+                             coreml_sidecar=str(sidecar), compute_plan=COMPUTE_PLAN)
+    env = {**os.environ, "DEVICELAB_STORE": str(tmp_path / "s.sqlite"), "DEVICELAB_ADB_SERVER": "127.0.0.1:1"}
+    base = ["deploy", "lenet5", "--compute-units", "cpu-ane", "--samples", "20", "--runs", "3", "--warmup", "1",
+            "--min-seconds", "0", "--profile"]
+    done = subprocess.run([sys.executable, "-m", "devicelab", *base, "--device", "iphone 15"], capture_output=True,
+                          text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [job] = fake.received_jobs(new)
+    assert job["runtime"]["profile"] is True and job["runtime"]["compute_units"] == "cpu-ane"
+    said = " ".join(done.stdout.split())
+    assert ("coreml-fp32: 3 ops planned, 67% of them and 70% of the estimated cost preferred on neural-engine "
+            "(Core ML MLComputePlan (estimated, not timed)") in said, said
+    assert "Traceback" not in done.stderr
+
+
+def test_a_job_without_profile_does_not_ask_the_app_for_one_and_below_ios_17_4_there_is_none(fake, sidecar,
+                                                                                            tmp_path) -> None:
+    sim = fake.add_simulator("iPhone 15", state="Booted", app_installed=True, compute_plan=COMPUTE_PLAN)
+    measured, _ = _deploy("iPhone 15", tmp_path / "s.sqlite", sidecar, samples=20, runs=3)
+    assert measured[-1].ok and "profile" not in measured[-1].result.extra
+    assert [j["runtime"].get("profile") for j in fake.received_jobs(sim)] == [False]
+    measured, _ = _deploy("iPhone 15", tmp_path / "s.sqlite", sidecar, samples=20, runs=3, profile=True)
+    assert measured[-1].result.simulated and measured[-1].result.extra["profile"] == COMPUTE_PLAN
+    # Below iOS 17.4 there is no MLComputePlan: the job still succeeds and its profile says why there is none.
+    fake.add_simulator("iPhone 14", runtime="iOS 17.2", state="Booted", app_installed=True)
+    measured, _ = _deploy("iPhone 14", tmp_path / "s.sqlite", sidecar, samples=20, runs=3, profile=True)
+    assert measured[-1].ok and measured[-1].result.extra["profile"] == {
+        "available": False, "reason": "Core ML's MLComputePlan (each op's preferred device and estimated cost) "
+                                      "needs iOS 17.4 or newer; this device runs iOS 17.2"}
+
+
+def test_a_cost_based_profile_shows_in_the_study_report_and_the_cli_line() -> None:
+    from devicelab.cli.measure import _profile_line
+    from devicelab.report.html import _profiles
+    from devicelab.study.document import profile_table
+
+    table = profile_table(COMPUTE_PLAN)
+    assert table["estimated"] and table["share_cost"] == 0.7 and table["share_ops"] == 0.6667
+    assert table["method"] == "Core ML MLComputePlan (estimated, not timed)" and table["ops_ms"] is None
+    flatten = table["operators"][2]
+    assert (flatten["provider"], flatten["cost"], flatten["ms"], flatten["supported"]) == ("cpu", 0.3, None, ["cpu"])
+    html = _profiles({"profiles": [{"variant": "coreml-fp32", "target": "ios:iPhone 15", "runtime": "coreml",
+                                    **table}]})
+    assert "67% of ops, 70% of estimated cost" in html and "preferred device" in html
+    assert "ms / inference" not in html and "<td class=\"l\">reshape</td>" in html and "30.0%" in html
+    assert "estimated, not timed" in html
+    # The ONNX Runtime table keeps its times; a table missing a share prints "?" instead of failing.
+    ort = {"source": "onnxruntime session profiling", "requested_provider": "CPUExecutionProvider", "runs": 3,
+           "operators": [{"name": "conv", "op_type": "Conv", "provider": "CPUExecutionProvider", "mean_ms": 0.1}],
+           "share_ops_on_requested": 1.0, "share_time_on_requested": 1.0}
+    assert "1 ops profiled, 100% of them and 100% of op time on CPUExecutionProvider" in _profile_line(ort)
+    assert "ms / inference" in _profiles({"profiles": [{"variant": "onnx-fp32", "target": "host",
+                                                        **profile_table(ort)}]})
+    assert "and ? of the estimated cost" in _profile_line({**COMPUTE_PLAN, "share_cost_on_requested": None})
+    assert _profile_line({"available": False, "reason": "needs iOS 17.4"}) == "no per-operator table: needs iOS 17.4"
+    assert _profile_line({}) is None

@@ -110,11 +110,9 @@ def _show_measured(measured: list[Any], store: Path | None, title: str, note: st
         if m.note:
             console.print(f"[dim]{escape(m.note)}[/dim]")
         profile = (m.result.extra.get("profile") if m.result is not None else None) or {}
-        if "share_ops_on_requested" in profile:  # --profile on ONNX Runtime: a silent fallback shows here
-            ops, op_time = profile["share_ops_on_requested"], profile["share_time_on_requested"]
-            console.print(f"[dim]{escape(m.variant)}: {len(profile['operators'])} ops profiled, {ops:.0%} of them "
-                          f"and {op_time:.0%} of op time on {escape(profile['requested_provider'])} "
-                          f"(`devicelab explain --profile` shows the table)[/dim]")
+        line = _profile_line(profile)
+        if line:  # --profile: a silent fallback shows here
+            console.print(f"[dim]{escape(m.variant)}: {line}[/dim]")
     if note:
         console.print(note)
     failed = [m for m in measured if not m.ok]
@@ -122,6 +120,27 @@ def _show_measured(measured: list[Any], store: Path | None, title: str, note: st
         _print_error(m.error)
     if failed:
         raise typer.Exit(1)
+
+
+def _profile_line(profile: dict[str, Any]) -> str | None:
+    """One line on a run's per-op table: ONNX Runtime gives op times; Core ML's MLComputePlan (iOS) an estimated
+    cost per op and no time; a phone app without a table (Core ML below iOS 17.4, TFLite) says why."""
+    def pct(share: Any) -> str:
+        return "?" if share is None else f"{share:.0%}"
+
+    if profile.get("available") is False:
+        return f"no per-operator table: {escape(str(profile.get('reason')))}"
+    if "share_ops_on_requested" not in profile:
+        return None
+    where = escape(str(profile.get("requested_provider")))
+    if "share_cost_on_requested" in profile:
+        planned = profile.get("ops_planned", len(profile.get("operators") or []))  # constants are not placed
+        return (f"{planned} ops planned, {pct(profile['share_ops_on_requested'])} of "
+                f"them and {pct(profile['share_cost_on_requested'])} of the estimated cost preferred on {where} "
+                f"({escape(str(profile.get('source')))}; `devicelab study --profile` puts the table in its report)")
+    return (f"{len(profile.get('operators') or [])} ops profiled, {pct(profile['share_ops_on_requested'])} of them "
+            f"and {pct(profile.get('share_time_on_requested'))} of op time on {where} "
+            "(`devicelab explain --profile` shows the table)")
 
 
 @app.command()

@@ -46,7 +46,8 @@ def study(
                                                  "variant whose top-1 agreement on this PC is below this percentage; "
                                                  "0: never.")] = EXPLAIN_BELOW_PERCENT,
     profile: Annotated[bool, typer.Option("--profile", help="Also record per-operator times where the runtime gives "
-                                          "them (ONNX Runtime, ort-web, tfjs, ExecuTorch): a table per run in the "
+                                          "them (ONNX Runtime, ort-web, tfjs, ExecuTorch; Core ML on iOS 17.4+: "
+                                          "each op's device and estimated cost): a table per run in the "
                                           "report.")] = False,
     task: TaskOpt = None,
     store: StoreOpt = None,

@@ -368,8 +368,9 @@ def _profiles(doc: dict[str, Any]) -> str:
         return ""
     out = ["<h2>Where the time goes</h2><p class=\"small muted\">Per-operator times from the runtime's own "
            "profiler, in extra runs after the timed ones (so the timings above are not slowed): ms per inference "
-           "and the provider or backend that ran each op. A share below 100% on the requested provider is a "
-           "silent fallback.</p>"]
+           "and the provider or backend that ran each op. Core ML on iOS 17.4+ gives a plan instead (MLComputePlan): "
+           "each op's preferred device and share of the estimated cost, no time. A share below 100% on the "
+           "requested provider is a silent fallback.</p>"]
     for p in profiles:
         head = (f"<h3>{escape(p['variant'])} @ {escape(p['target'])} <span class=\"muted small\">"
                 f"{escape(p.get('runtime') or '')}</span></h3>")
@@ -380,16 +381,24 @@ def _profiles(doc: dict[str, Any]) -> str:
         if p.get("ops_ms") is not None:
             whole = f" of {p['run_ms']:.4f} ms per inference" if p.get("run_ms") else " per inference"
             facts.append(f"ops {p['ops_ms']:.4f} ms{whole}")
+        estimated = bool(p.get("estimated"))  # Core ML's MLComputePlan: preferred device and cost share, no ms
         if p.get("share_ops") is not None:
             css = "ok" if p["share_ops"] >= 1 else "bad"
+            share = (f"{_pct(p.get('share_cost'), digits=0)} of estimated cost" if estimated
+                     else f"{_pct(p.get('share_time'), digits=0)} of op time")
             facts.append(f"on {escape(str(p.get('requested')))}: <span class=\"{css}\">"
-                         f"{_pct(p['share_ops'], digits=0)} of ops, {_pct(p.get('share_time'), digits=0)} of op "
-                         "time</span>")
-        lines = [[escape(str(op.get("name"))), escape(str(op.get("op_type") or "")),
-                  escape(str(op.get("provider") or "")), _f(op.get("calls"), "{}"), _f(op.get("ms"), "{:.4f}")]
-                 for op in p.get("operators") or []]
-        out.append(head + f"<p class=\"small\">{' · '.join(facts)}</p>"
-                   + _table(["op", "type", "provider", "calls", "ms / inference"], lines, left=3))
+                         f"{_pct(p['share_ops'], digits=0)} of ops, {share}</span>")
+        if estimated:
+            lines = [[escape(str(op.get("name"))), escape(str(op.get("op_type") or "")),
+                      escape(str(op.get("provider") or "–")), escape(", ".join(op.get("supported") or [])),
+                      _pct(op.get("cost"), digits=1)] for op in p.get("operators") or []]
+            table = _table(["op", "type", "preferred device", "supported", "estimated cost"], lines, left=4)
+        else:
+            lines = [[escape(str(op.get("name"))), escape(str(op.get("op_type") or "")),
+                      escape(str(op.get("provider") or "")), _f(op.get("calls"), "{}"), _f(op.get("ms"), "{:.4f}")]
+                     for op in p.get("operators") or []]
+            table = _table(["op", "type", "provider", "calls", "ms / inference"], lines, left=3)
+        out.append(head + f"<p class=\"small\">{' · '.join(facts)}</p>" + table)
     return "".join(out)
 
 

@@ -183,9 +183,11 @@ def _profiles(study: Any) -> list[dict[str, Any]]:
 
 
 def profile_table(raw: dict[str, Any]) -> dict[str, Any]:
-    """One runtime's profile as {method, runs, run_ms, ops_ms, requested, share_ops, share_time, operators:
-    [{name, op_type, provider, calls, ms}] (ms: time per inference; the mean, or for ort-web in the browser the
-    median call times the calls per inference), error}."""
+    """One runtime's profile as {method, runs, run_ms, ops_ms, requested, share_ops, share_time, share_cost,
+    estimated, operators: [{name, op_type, provider, calls, ms, cost, supported}] (ms: time per inference; the
+    mean, or for ort-web in the browser the median call times the calls per inference), error}. ``estimated``:
+    a plan, not a measurement (Core ML's MLComputePlan: each op's preferred device and share of the estimated
+    cost, no ms)."""
     if raw.get("error") or raw.get("available") is False:
         return {"error": raw.get("error") or raw.get("reason") or "no per-operator table", "operators": []}
     runs = raw.get("runs") or 1
@@ -200,14 +202,17 @@ def profile_table(raw: dict[str, Any]) -> dict[str, Any]:
                               "provider": node.get("provider"), "calls": node.get("calls"),
                               "ms": round(total / runs / 1000.0, 6)})
     else:
-        for op in raw.get("operators") or []:  # ORT host (mean_ms per inference) or ExecuTorch (per event)
+        for op in raw.get("operators") or []:  # ORT host (mean_ms per inference), ExecuTorch (per event), or
+            # Core ML's MLComputePlan on iOS (preferred device and estimated cost share, no time)
             operators.append({"name": op.get("name"), "op_type": op.get("op_type"),
                               "provider": op.get("provider") or op.get("backend"),
-                              "calls": op.get("calls", op.get("runs")), "ms": op.get("mean_ms")})
+                              "calls": op.get("calls", op.get("runs")), "ms": op.get("mean_ms"),
+                              "cost": op.get("cost_weight"), "supported": op.get("supported")})
     ops_ms = raw.get("ops_ms_mean")
     if ops_ms is None and "nodes" in raw:  # (ExecuTorch's events nest: Method::execute holds the others)
         ops_ms = round(sum(op["ms"] for op in operators), 6)
     return {"method": raw.get("source") or raw.get("method"), "runs": raw.get("runs"),
             "run_ms": raw.get("run_ms_mean"), "ops_ms": ops_ms, "requested": raw.get("requested_provider"),
             "share_ops": raw.get("share_ops_on_requested"), "share_time": raw.get("share_time_on_requested"),
+            "share_cost": raw.get("share_cost_on_requested"), "estimated": "share_cost_on_requested" in raw,
             "operators": operators}

@@ -96,6 +96,17 @@ final class FakeRuntime: ModelRuntime {
 
     func extra() -> [String: Any] { ["fake_extra": 1] }
 
+    /// What `profile(job:)` answers (a table, or an error to throw); nil: the protocol's "no table" answer.
+    var planAnswer: Result<[String: Any], Error>?
+
+    func profile(job: Job) throws -> [String: Any] {
+        calls.append("profile")
+        guard let answer = planAnswer else {
+            return ComputePlanTable.unavailable("the fake runtime gives no per-operator placement")
+        }
+        return try answer.get()
+    }
+
     var simulated: Bool { true }
 
     func close() { calls.append("close") }

@@ -98,9 +98,11 @@ struct Job: Decodable {
         let delegate: String?
         let backend: String?
         let computeUnits: String?
+        /// `deploy --profile`: also record the per-operator table, after every timed phase (absent: false).
+        let profile: Bool?
 
         enum CodingKeys: String, CodingKey {
-            case name, threads, delegate, backend
+            case name, threads, delegate, backend, profile
             case computeUnits = "compute_units"
         }
     }

@@ -34,6 +34,10 @@ protocol ModelRuntime: AnyObject {
     func outputNames() -> [String]
     /// Runtime facts for result.extra; asked after load or after a failure.
     func extra() -> [String: Any]
+    /// The per-operator table for result extra.profile (`deploy --profile`), asked once after every timed phase
+    /// and memory reading, so whatever it costs weighs on none of them. A runtime without one returns
+    /// ComputePlanTable.unavailable(reason); a throw is recorded the same way and never fails the job.
+    func profile(job: Job) throws -> [String: Any]
     /// True only for test fakes: the result then says simulated.
     var simulated: Bool { get }
     func close()
@@ -43,6 +47,9 @@ extension ModelRuntime {
     func release(_ raw: Any) {}
     func outputNames() -> [String] { [] }
     func extra() -> [String: Any] { [:] }
+    func profile(job: Job) throws -> [String: Any] {
+        ComputePlanTable.unavailable("the \(name) runtime of the iOS app gives no per-operator placement or times")
+    }
     var simulated: Bool { false }
     func close() {}
 }
@@ -155,6 +162,22 @@ final class MeasurementLoop {
         result.memory += memory.sample(phase: "after_run")
         result.runtimeUsed = runtime.used()
         result.simulated = runtime.simulated
+        if job.runtime.profile == true {
+            progress("profile", 0, 1)
+            result.extra["profile"] = MeasurementLoop.profile(runtime: runtime, job: job)
+        }
+    }
+
+    /// The runtime's per-operator table, or why there is none: profiling is a second, optional pass, so its
+    /// failure is recorded in the table and the measured figures stay.
+    static func profile(runtime: ModelRuntime, job: Job) -> [String: Any] {
+        do {
+            return try runtime.profile(job: job)
+        } catch let error as JobError {
+            return ComputePlanTable.unavailable("profiling failed: \(error.message)")
+        } catch {
+            return ComputePlanTable.unavailable("profiling failed: \(JobRunner.describe(error))")
+        }
     }
 
     static func sampleCount(job: Job, inputs: [TensorData]) throws -> Int {

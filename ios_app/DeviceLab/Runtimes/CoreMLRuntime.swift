@@ -2,8 +2,10 @@ import CoreML
 import Foundation
 
 /// Core ML: the pushed .mlpackage is compiled ON THE DEVICE (`MLModel.compileModel(at:)`), then loaded with the
-/// compute units the job asks for. Compute units are a request: Core ML decides per layer what really runs, and
-/// says nothing about it, so runtime_used says what was requested and that Core ML decided.
+/// compute units the job asks for. Compute units are a request: Core ML decides per layer what really runs and
+/// reports nothing while running, so runtime_used says what was requested and that Core ML decided. With
+/// `deploy --profile` on iOS 17.4+, MLComputePlan says afterwards which device Core ML prefers for each op
+/// (result extra.profile).
 final class CoreMLRuntime: ModelRuntime {
     /// job.runtime.compute_units (or delegate) -> MLComputeUnits, as devicelab/runtimes/coreml.py.
     static let computeUnits: [String: MLComputeUnits] = [
@@ -51,8 +53,7 @@ final class CoreMLRuntime: ModelRuntime {
         compiledURL = compiled
         let compiledAt = clock.nanoTime()
 
-        let configuration = MLModelConfiguration()
-        configuration.computeUnits = CoreMLRuntime.computeUnits[units] ?? .all
+        let configuration = CoreMLRuntime.configuration(units)
         let loaded: MLModel
         do {
             loaded = try MLModel(contentsOf: compiled, configuration: configuration)
@@ -131,6 +132,131 @@ final class CoreMLRuntime: ModelRuntime {
     }
 
     func outputNames() -> [String] { names }
+
+    /// The model configuration of a job: also what the compute plan is made with, so it plans what ran.
+    static func configuration(_ units: String) -> MLModelConfiguration {
+        let configuration = MLModelConfiguration()
+        configuration.computeUnits = computeUnits[units] ?? .all
+        return configuration
+    }
+
+    // MARK: - deploy --profile: MLComputePlan (iOS 17.4+)
+
+    /// Seconds the compute plan may take (Core ML plans the compiled model again); bounded so the host's job
+    /// timeout never ends a job whose measurement is done.
+    static let planTimeoutSeconds = 60.0
+
+    /// Each operation's preferred and supported compute devices and estimated cost, as Core ML plans them for the
+    /// compiled model with the job's compute units. Called after every timed phase; untimed. Estimated, not
+    /// measured: Core ML gives no per-op times.
+    func profile(job: Job) throws -> [String: Any] {
+        guard #available(iOS 17.4, *) else {
+            return ComputePlanTable.unavailable("Core ML's MLComputePlan (each op's preferred device and estimated "
+                                                + "cost) needs iOS 17.4 or newer; this device runs iOS "
+                                                + DeviceInfo.osVersion)
+        }
+        guard let compiled = compiledURL else { throw JobError("runtime_failure", "no compiled model to plan") }
+        guard let requested = ComputePlanTable.requestedDevice(computeUnits: units) else {
+            throw JobError("unsupported_backend", "no compute device is known for compute units '\(units)'")
+        }
+        let plan = try CoreMLRuntime.loadPlan(compiled, units: units,
+                                              timeoutSeconds: min(CoreMLRuntime.planTimeoutSeconds,
+                                                                  job.timeoutSeconds / 10))
+        return ComputePlanTable.make(try CoreMLRuntime.plannedOperations(plan), requested: requested)
+    }
+
+    /// `MLComputePlan.load` is async only; the measuring thread is a plain dispatch queue, so it waits here for a
+    /// detached task (which never runs on this queue, so this cannot deadlock).
+    @available(iOS 17.4, *)
+    static func loadPlan(_ compiled: URL, units: String, timeoutSeconds: Double) throws -> MLComputePlan {
+        let box = PlanBox()
+        let done = DispatchSemaphore(value: 0)
+        Task.detached {
+            do {
+                box.plan = try await MLComputePlan.load(contentsOf: compiled, configuration: CoreMLRuntime.configuration(units))
+            } catch {
+                box.error = error
+            }
+            done.signal()
+        }
+        if done.wait(timeout: .now() + timeoutSeconds) == .timedOut {
+            throw JobError("timeout", "MLComputePlan.load did not answer within \(Int(timeoutSeconds)) s")
+        }
+        if let error = box.error { throw JobError("model_run", "MLComputePlan.load failed: " + describe(error)) }
+        guard let plan = box.plan as? MLComputePlan else { throw JobError("runtime_failure", "MLComputePlan.load returned nothing") }
+        return plan
+    }
+
+    /// Every operation of the plan's model: an ML Program's `main` function (nested blocks of control-flow ops
+    /// included), a NeuralNetwork's layers, or each sub-model of a pipeline (names prefixed with its name).
+    @available(iOS 17.4, *)
+    static func plannedOperations(_ plan: MLComputePlan) throws -> [PlannedOperation] {
+        try operations(in: plan.modelStructure, plan: plan, prefix: "")
+    }
+
+    @available(iOS 17.4, *)
+    private static func operations(in structure: MLModelStructure, plan: MLComputePlan,
+                                   prefix: String) throws -> [PlannedOperation] {
+        switch structure {
+        case .program(let program):
+            guard let main = program.functions["main"] else {
+                throw JobError("model_run", "the ML Program has no 'main' function (it has "
+                               + "\(program.functions.keys.sorted()))")
+            }
+            var found: [PlannedOperation] = []
+            walk(main.block, plan: plan, prefix: prefix, into: &found)
+            return found
+        case .neuralNetwork(let network):
+            return network.layers.map { layer in
+                let usage = plan.deviceUsage(for: layer)
+                return PlannedOperation(name: prefix + layer.name, opType: layer.type,
+                                        preferred: usage.map { deviceName($0.preferred) },
+                                        supported: usage.map { $0.supported.map(deviceName) } ?? [],
+                                        costWeight: nil) // Core ML estimates costs of ML Program ops only
+            }
+        case .pipeline(let pipeline):
+            var found: [PlannedOperation] = []
+            for (k, sub) in pipeline.subModels.enumerated() {
+                let name = k < pipeline.subModelNames.count ? pipeline.subModelNames[k] : "model_\(k)"
+                found += try operations(in: sub, plan: plan, prefix: prefix + name + "/")
+            }
+            return found
+        case .unsupported:
+            throw JobError("model_run", "MLComputePlan does not describe this kind of model (neither an ML Program "
+                           + "nor a NeuralNetwork)")
+        @unknown default:
+            throw JobError("model_run", "MLComputePlan describes this model with a structure this app does not know")
+        }
+    }
+
+    /// An ML Program op has no name of its own: its first output's name (what coremltools derives from the source
+    /// layer) names it, else its operator.
+    @available(iOS 17.4, *)
+    private static func walk(_ block: MLModelStructure.Program.Block, plan: MLComputePlan, prefix: String,
+                             into found: inout [PlannedOperation]) {
+        for operation in block.operations {
+            let usage = plan.deviceUsage(for: operation)
+            found.append(PlannedOperation(name: prefix + (operation.outputs.first?.name ?? operation.operatorName),
+                                          opType: operation.operatorName,
+                                          preferred: usage.map { deviceName($0.preferred) },
+                                          supported: usage.map { $0.supported.map(deviceName) } ?? [],
+                                          costWeight: plan.estimatedCost(of: operation)?.weight))
+            for nested in operation.blocks {
+                walk(nested, plan: plan, prefix: prefix, into: &found)
+            }
+        }
+    }
+
+    /// Compute devices as the host names providers.
+    @available(iOS 17.4, *)
+    static func deviceName(_ device: MLComputeDevice) -> String {
+        switch device {
+        case .cpu: return "cpu"
+        case .gpu: return "gpu"
+        case .neuralEngine: return "neural-engine"
+        @unknown default: return "unknown"
+        }
+    }
 
     func extra() -> [String: Any] {
         var out: [String: Any] = ["compute_units_requested": units]
@@ -247,4 +373,10 @@ final class CoreMLRuntime: ModelRuntime {
         }
         return Messages.oneLine(text, limit: 800)
     }
+}
+
+/// Carries MLComputePlan.load's answer out of its task; the semaphore orders the write before the read.
+private final class PlanBox: @unchecked Sendable {
+    var plan: Any? // an MLComputePlan; typed Any because that class exists from iOS 17.4 only
+    var error: Error?
 }

@@ -214,6 +214,14 @@ final class TFLiteRuntime: ModelRuntime {
         return out
     }
 
+    /// `deploy --profile`: nothing to ask. TensorFlow Lite's Swift API (and the C API calls this adapter makes)
+    /// gives no per-operator times and no per-op delegate placement; TFLite's benchmark_model does, run apart.
+    func profile(job: Job) throws -> [String: Any] {
+        ComputePlanTable.unavailable("TensorFlow Lite's Swift and C APIs, as this app uses them, give no "
+                                     + "per-operator times or delegate placement (TFLite's benchmark_model with "
+                                     + "--enable_op_profiling=true does); only whole-inference times are measured")
+    }
+
     func close() { close(keepModel: false) }
 
     private func close(keepModel: Bool) {

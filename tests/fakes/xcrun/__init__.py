@@ -76,7 +76,8 @@ class XcrunFake:
         """Change behaviours: app_installed, crash_after, hang, compile_error, locked, paired, coreml_backend,
         lock_after (a device locks that many seconds after an app launch), processes_fail (the next N
         `devicectl device info processes` fail as a dropped connection does), start_delay (seconds before the
-        simulated app starts its job)."""
+        simulated app starts its job), coreml_sidecar (a TFLite twin for Core ML jobs without one in their
+        folder), compute_plan (the extra.profile table the app answers on iOS 17.4+ when the job asks for one)."""
         unknown = set(behaviour) - set(DEFAULT_BEHAVIOUR)
         if unknown:
             raise TypeError(f"unknown fake xcrun behaviour(s): {sorted(unknown)}; known: {sorted(DEFAULT_BEHAVIOUR)}")
@@ -108,6 +109,11 @@ class XcrunFake:
     def calls(self) -> list[list[str]]:
         log = self.root / "calls.jsonl"
         return [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
+
+    def received_jobs(self, udid: str) -> list[dict[str, Any]]:
+        """Every job.json the simulated app on ``udid`` was started with (the host removes the folders after)."""
+        folder = self.root / udid / "received"
+        return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
 
     def container(self, udid: str, bundle_id: str = APP_BUNDLE) -> Path:
         """Host folder of the app's data container (Documents/, Library/, tmp/); the app must be installed."""

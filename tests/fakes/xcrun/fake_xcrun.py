@@ -44,6 +44,12 @@ SIM_PRODUCTS = {name: product for product, name in PRODUCTS.items()}
 DEFAULT_BEHAVIOUR: dict[str, Any] = {"app_installed": False, "crash_after": None, "hang": False,
                                      "compile_error": None, "locked": False, "paired": True,
                                      "coreml_backend": "tflite-sidecar",
+                                     # a TFLite twin used for Core ML jobs whose folder has no model/sidecar.tflite
+                                     # (so the CLI, which adds none, can run them)
+                                     "coreml_sidecar": None,
+                                     # what the app's MLComputePlan walk writes into extra.profile on iOS 17.4+
+                                     # (the test gives the table: no Core ML here to plan a model)
+                                     "compute_plan": None,
                                      # devices: lock this many seconds after an app launch (as a phone left alone)
                                      "lock_after": None,
                                      # devices: the next N `info processes` calls fail (a dropped tunnel)
@@ -1042,13 +1048,27 @@ def device_info(dev: dict[str, Any]) -> dict[str, Any]:
             "simulated_on": host_device()["cpu"]}
 
 
+# TFLiteRuntime.profile in ios_app/DeviceLab/Runtimes/TFLiteRuntime.swift, word for word.
+TFLITE_NO_PROFILE = ("TensorFlow Lite's Swift and C APIs, as this app uses them, give no per-operator times or "
+                     "delegate placement (TFLite's benchmark_model with --enable_op_profiling=true does); only "
+                     "whole-inference times are measured")
+
+
+def _ios_version_text(dev: dict[str, Any]) -> str:
+    return dev["runtime"].removeprefix("iOS ") if dev["kind"] == "simulator" else dev["os"]
+
+
+def _ios_version(dev: dict[str, Any]) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", _ios_version_text(dev))[:2])
+
+
 class _SidecarCoreML:
     """A Core ML job run with a TFLite twin of the model (``model/sidecar.tflite`` in the job folder)."""
 
     name = "coreml"
 
-    def __init__(self, inner: Any, sidecar: Path, units: str) -> None:
-        self.inner, self.sidecar, self.units = inner, sidecar, units
+    def __init__(self, inner: Any, sidecar: Path, units: str, dev: dict[str, Any]) -> None:
+        self.inner, self.sidecar, self.units, self.dev = inner, sidecar, units, dev
 
     def version(self) -> str:
         return "simulated"
@@ -1058,6 +1078,18 @@ class _SidecarCoreML:
 
     def used(self) -> str:
         return f"coreml (simulated with TFLite sidecar; compute units {self.units} requested)"
+
+    def profile(self, feeds: list[Any]) -> dict[str, Any]:
+        """What CoreMLRuntime.profile writes: below iOS 17.4 why there is no plan (the app's words); from 17.4 the
+        fake's ``compute_plan`` (the result is simulated, so its table never counts as a device's)."""
+        if _ios_version(self.dev) < (17, 4):
+            return {"available": False, "reason": "Core ML's MLComputePlan (each op's preferred device and estimated "
+                    f"cost) needs iOS 17.4 or newer; this device runs iOS {_ios_version_text(self.dev)}"}
+        plan = behaviour(self.dev, "compute_plan")
+        if plan is None:
+            return {"available": False, "reason": "profiling failed: the simulated app has no Core ML to plan the "
+                    "model with (set the fake's compute_plan behaviour)"}
+        return plan
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -1079,16 +1111,19 @@ def runtime_factory(dev: dict[str, Any], job_dir: Path) -> Any:
             inner_used = runtime.used
             note = f" (simulated; {requested} requested)" if ios_only else " (simulated)"
             runtime.used = lambda: inner_used() + note  # type: ignore[method-assign]
+            runtime.profile = lambda feeds: {"available": False, "reason": TFLITE_NO_PROFILE}  # type: ignore
             return runtime
         if name == "coreml":
             backend = behaviour(dev, "coreml_backend")
             sidecar = job_dir / "model" / "sidecar.tflite"
+            if not sidecar.is_file() and behaviour(dev, "coreml_sidecar"):
+                sidecar = Path(behaviour(dev, "coreml_sidecar"))
             if backend != "tflite-sidecar" or not sidecar.is_file():
                 raise ModelRunError("simulated app cannot run Core ML; provide a sidecar "
                                     "(model/sidecar.tflite in the job folder, a TFLite twin of the model)")
             TFLiteRuntime.check_available()
             units = job.runtime.compute_units or job.runtime.delegate or "all"
-            return _SidecarCoreML(TFLiteRuntime(replace(job.runtime, delegate="xnnpack")), sidecar, units)
+            return _SidecarCoreML(TFLiteRuntime(replace(job.runtime, delegate="xnnpack")), sidecar, units, dev)
         raise RuntimeUnavailableError(f"the devicelab iOS app has no '{name}' runtime",
                                       hint="the app runs coreml and tflite jobs")
 
@@ -1103,6 +1138,10 @@ def _execute(dev: dict[str, Any], container: Path, job_id: str) -> Any:
     job_dir = container / "Documents" / "jobs" / job_id
     staging = container / "tmp" / "runs" / job_id
     shutil.rmtree(staging, ignore_errors=True)
+    if (job_dir / "job.json").is_file():  # what the app was given, for tests (XcrunFake.received_jobs)
+        received = state_dir() / dev["udid"] / "received"
+        received.mkdir(parents=True, exist_ok=True)
+        shutil.copy(job_dir / "job.json", received / f"{job_id}.json")
     compile_error = behaviour(dev, "compile_error")
     if compile_error:
         return protocol.error_result(job_id, device_info(dev), "model_compile",
