@@ -138,7 +138,10 @@ def _profile_line(profile: dict[str, Any]) -> str | None:
         return (f"{planned} ops planned, {pct(profile['share_ops_on_requested'])} of "
                 f"them and {pct(profile['share_cost_on_requested'])} of the estimated cost preferred on {where} "
                 f"({escape(str(profile.get('source')))}; `devicelab study --profile` puts the table in its report)")
-    return (f"{len(profile.get('operators') or [])} ops profiled, {pct(profile['share_ops_on_requested'])} of them "
+    ops = len(profile.get("operators") or profile.get("nodes") or [])  # the browser page lists "nodes"
+    if profile["share_ops_on_requested"] is None and profile.get("share_note"):
+        return f"{ops} ops profiled on {where}; no share claimed: {escape(str(profile['share_note']))}"
+    return (f"{ops} ops profiled, {pct(profile['share_ops_on_requested'])} of them "
             f"and {pct(profile.get('share_time_on_requested'))} of op time on {where} "
             "(`devicelab explain --profile` shows the table)")
 
