@@ -17,6 +17,7 @@ import dev.devicelab.core.JobException;
 import dev.devicelab.core.LoadFailures;
 import dev.devicelab.core.ModelRuntime;
 import dev.devicelab.core.OrtProfile;
+import dev.devicelab.core.Profiling;
 import dev.devicelab.core.Shapes;
 import dev.devicelab.core.Tensor;
 import java.io.File;
@@ -66,6 +67,7 @@ final class OrtRuntime implements ModelRuntime {
     private File modelFile;
     private int threads;
     private boolean profiled;
+    private boolean nnapiSession; // the measured session has the NNAPI provider: the profiled one gets it too
 
     OrtRuntime(String artifactVersion, int sdkInt) {
         this.artifactVersion = artifactVersion;
@@ -113,6 +115,7 @@ final class OrtRuntime implements ModelRuntime {
         if (requested.equals("nnapi")) {
             try {
                 session = create(modelFile, threads, true, null);
+                nnapiSession = true;
                 used = "onnxruntime-NnapiExecutionProvider";
             } catch (Throwable failure) {
                 closeSession();
@@ -226,6 +229,38 @@ final class OrtRuntime implements ModelRuntime {
                 extra.put("profile_left_at", path);
             }
         }
+    }
+
+    /**
+     * job.runtime.profile: {@link Profiling#RUNS} inferences over the job's samples in a second session with the
+     * measured session's options plus enableProfiling, after everything measured. ONNX Runtime writes its
+     * Chrome-trace JSON (one Node event per kernel run with op_name and provider, one model_run per inference) to
+     * prefix_TIMESTAMP.json at endProfiling(); it is moved to the result folder, and the host turns it into the
+     * same per-operator table as the PC's ONNX Runtime (devicelab.explain.profile.summarize_ort).
+     */
+    @Override
+    public Map<String, Object> profile(List<Object> feeds, File resultDir) throws Exception {
+        File folder = new File(resultDir, Profiling.DIR);
+        if (!folder.isDirectory() && !folder.mkdirs()) {
+            throw new java.io.IOException("cannot create " + folder);
+        }
+        OrtSession probe = create(modelFile, threads, nnapiSession, new File(folder, "ort").getAbsolutePath());
+        String path;
+        try {
+            for (int r = 0; r < Profiling.RUNS; r++) {
+                @SuppressWarnings("unchecked")
+                Map<String, OnnxTensor> inputs = (Map<String, OnnxTensor>) feeds.get(Profiling.feedIndex(r,
+                        feeds.size()));
+                probe.run(inputs).close();
+            }
+            path = probe.endProfiling();
+        } finally {
+            probe.close();
+        }
+        Profiling.claim(new File(path), resultDir, Profiling.ORT_FILE);
+        return Profiling.shipped(Profiling.ORT_FILE, Profiling.RUNS, "onnxruntime session profiling (onnxruntime "
+                + ortVersion + " on the device, " + (nnapiSession ? "NNAPI execution provider + CPU" : "CPU")
+                + " execution provider)");
     }
 
     private static String readFile(File file) throws java.io.IOException {
