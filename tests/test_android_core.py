@@ -92,7 +92,7 @@ def _fake_linear(x: np.ndarray, out_features: int) -> np.ndarray:
     return x @ w + b
 
 
-def _write_job(job_dir: Path, x: np.ndarray, runtime: str = "fake-linear") -> protocol.Job:
+def _write_job(job_dir: Path, x: np.ndarray, runtime: str = "fake-linear", profile: bool = False) -> protocol.Job:
     job_dir.mkdir(parents=True)
     (job_dir / "model").mkdir()
     (job_dir / "model/model.tflite").write_bytes(b"the fake runtime only checks that the model file exists")
@@ -102,7 +102,7 @@ def _write_job(job_dir: Path, x: np.ndarray, runtime: str = "fake-linear") -> pr
         model=protocol.ModelRef(format="tflite", variant="tflite-fp32", files=["model/model.tflite"],
                                 sha256="0" * 64),
         inputs=[spec],
-        runtime=protocol.RuntimeSpec(name=runtime, threads=2, delegate="xnnpack"),
+        runtime=protocol.RuntimeSpec(name=runtime, threads=2, delegate="xnnpack", profile=profile),
         performance=protocol.Performance(warmup_runs=3, runs=20, min_seconds=0.0, max_seconds=5.0),
     )
     protocol.write_job(job_dir, job)
@@ -142,6 +142,24 @@ def test_core_result_follows_the_python_protocol(core_classpath: list[str], tmp_
     assert (spec.name, spec.dtype, spec.shape, spec.file) == ("logits", "float32", [5, 3], "outputs/output_0.bin")
     y = protocol.read_tensor(result_dir, spec)
     np.testing.assert_allclose(y, _fake_linear(x, 3), rtol=1e-5, atol=1e-6)
+
+
+def test_core_answers_a_python_profile_request_with_a_file_in_its_result(core_classpath: list[str],
+                                                                         tmp_path: Path) -> None:
+    """Issue 15: job.runtime.profile as devicelab writes it reaches the core; the runtime's profile (the fake's
+    one line per run) lands in the result folder under the name extra.profile gives, which the schema accepts."""
+    x = np.ones((4, 6), dtype=np.float32)
+    _write_job(tmp_path / "jobs/prof", x, profile=True)
+    _write_job(tmp_path / "jobs/noprof", x)
+    for name in ("prof", "noprof"):
+        assert _run_core(core_classpath, tmp_path / f"jobs/{name}", tmp_path / f"results/{name}") == "ok"
+    result = protocol.read_result(tmp_path / "results/prof")  # validates against result.schema.json
+    assert result.extra["profile"] == {"file": "profile/fake.txt", "runs": 11, "method": "fake profiler"}
+    lines = (tmp_path / "results/prof/profile/fake.txt").read_text().splitlines()
+    assert lines[:5] == ["run 0 sample 0", "run 1 sample 1", "run 2 sample 2", "run 3 sample 3", "run 4 sample 0"]
+    assert len(lines) == 11
+    assert "profile" not in protocol.read_result(tmp_path / "results/noprof").extra
+    assert not (tmp_path / "results/noprof/profile").exists()
 
 
 def test_core_keeps_integer_inputs_and_outputs_exact(core_classpath: list[str], tmp_path: Path) -> None:

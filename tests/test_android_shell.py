@@ -85,3 +85,17 @@ def test_nnapi_means_an_accelerator_in_both_runtimes() -> None:
     assert "opts.addNnapi(EnumSet.of(NNAPIFlags.CPU_DISABLED))" in ort and "OrtProfile.nodesByProvider" in ort
     assert "nnapi took no node of the graph" in ort
     assert "new NnApiDelegate.Options().setUseNnapiCpu(false)" in (APP_JAVA / "TfliteRuntime.java").read_text()
+
+
+def test_profile_asked_runs_a_second_profiled_session_and_the_others_say_why_not() -> None:
+    """Issue 15: the ORT adapter profiles in a session of its own (the real enableProfiling / endProfiling, which
+    the compile above checks against the AAR's classes) and ships the raw JSON; TFLite and ExecuTorch say why
+    they give no per-operator times (the reasons live in the unit-tested core, Profiling)."""
+    ort = (APP_JAVA / "OrtRuntime.java").read_text()
+    body = ort[ort.index("public Map<String, Object> profile("):]
+    body = body[:body.index("\n    }\n")]
+    assert "create(modelFile, threads, nnapiSession," in body and "probe.endProfiling()" in body
+    assert "Profiling.claim(new File(path), resultDir, Profiling.ORT_FILE)" in body and "probe.close()" in body
+    assert "opts.enableProfiling(profile)" in ort
+    assert "Profiling.unavailable(Profiling.TFLITE_NO_PER_OP)" in (APP_JAVA / "TfliteRuntime.java").read_text()
+    assert "Profiling.unavailable(Profiling.EXECUTORCH_NO_PER_OP)" in (APP_JAVA / "ExecuTorchRuntime.java").read_text()

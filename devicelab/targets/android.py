@@ -8,6 +8,7 @@ which the app reads without permissions and which is removed again after every j
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import threading
@@ -35,6 +36,8 @@ _POLL_S = 0.5
 _LAUNCH_GRACE_S = 3.0  # a process list without the app this soon after launch is not yet a crash
 _FOLDERS_WAIT_S = 15.0  # how long a first launch may take to create the app's files folder
 PSS_METHOD = "dumpsys meminfo TOTAL PSS, read by the host once the job is done"
+# The provider whose share of ops and op time the profile reports: a silent fallback to the CPU shows.
+ORT_REQUESTED = {"nnapi": "NnapiExecutionProvider", "cpu": "CPUExecutionProvider"}
 # am start's answers when an instance of the activity exists (ActivityStarter results).
 _TASK_TO_FRONT = "its current task has been brought to the front"
 _DELIVERED_TO_TOP = "intent has been delivered to currently running top-most instance"
@@ -241,6 +244,7 @@ class AndroidTarget(RuntimeTable, Target):
             result_dir.mkdir(parents=True, exist_ok=True)
             self.handle.sync.pull_dir(result_remote, str(result_dir), exist_ok=True)
             result = protocol.read_result(result_dir)
+            device_profile(result, result_dir, job)
         except _DeviceGone as exc:
             return self._fail(job.id, result_dir, "device_lost",
                               f"{self.device.serial} went away during job {job.id}: {exc}",
@@ -566,6 +570,55 @@ def diagnose_death(lines: list[str], pid: int | None, since: float | None = None
             if found and ours(int(found.group(1))):
                 return "low_memory_kill", message[:300]
     return "crash", ""
+
+
+def device_profile(result: Result, result_dir: Path, job: protocol.Job) -> None:
+    """The raw profile the app shipped in its result folder (extra.profile.file) turned into the per-operator
+    table the PC's ONNX Runtime gives, by the same function (summarize_ort). A file that is missing, outside the
+    result folder or unreadable becomes {"available": false, "reason"}; the measurement stays either way."""
+    from devicelab.explain.profile import summarize_ort
+
+    raw = result.extra.get("profile")
+    if job.runtime.profile and result.ok and raw is None:
+        result.extra["profile"] = {"available": False, "reason": "the app on the device answered without a profile: "
+                                   "it predates job.runtime.profile; update it with `devicelab android install`"}
+        return
+    if not isinstance(raw, dict) or "file" not in raw:
+        return  # no profile asked, or the app said why there is none ({"available": false, "reason"})
+    file = str(raw["file"])
+
+    def unavailable(reason: str) -> dict[str, Any]:
+        return {"available": False, "reason": reason[:500], "file": file}
+
+    root = result_dir.resolve()
+    path = (root / file).resolve()
+    if job.runtime.name != "onnxruntime":
+        result.extra["profile"] = unavailable(f"the host reads ONNX Runtime profiles only, not {job.runtime.name}'s")
+        return
+    if not path.is_relative_to(root) or not path.is_file():
+        result.extra["profile"] = unavailable(f"the app named a profile file '{file}' that is not in its result "
+                                              "folder")
+        return
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        result.extra["profile"] = unavailable(f"ONNX Runtime's profile {file} from the app is not readable JSON: {exc}")
+        return
+    events = doc.get("traceEvents") if isinstance(doc, dict) else doc  # both shapes of a Chrome trace
+    if not isinstance(events, list):
+        result.extra["profile"] = unavailable(f"{file} from the app is not an ONNX Runtime profile (no event array)")
+        return
+    requested = ORT_REQUESTED.get(job.runtime.delegate or "cpu", "CPUExecutionProvider")
+    try:
+        table = summarize_ort([e for e in events if isinstance(e, dict)], requested)
+    except (TypeError, ValueError) as exc:  # an event with a non-numeric duration: the file is not ORT's
+        result.extra["profile"] = unavailable(f"{file} from the app has malformed events: {exc}")
+        return
+    if not table["operators"]:
+        result.extra["profile"] = unavailable(f"ONNX Runtime's profile {file} from the app holds no operator event")
+        return
+    result.extra["profile"] = {"method": raw.get("method") or "onnxruntime session profiling on the device",
+                               "runs": table["runs"], "unit": "ms", **table, "file": file}
 
 
 def _pss_kib(text: str) -> int | None:

@@ -57,8 +57,111 @@ def result_dir_on_device(job_id: str) -> str:
     return f"{APP_FILES}/results/{job_id}"
 
 
-def simulated_runtime_factory(job: Job) -> Any:
-    """devicelab's host runtime for ``job.runtime.name``, Android-only delegates mapped to what runs here."""
+def _core_constants() -> dict[str, Any]:
+    """Profiling's constants as the real app compiles them (android_app/core/.../Profiling.java), so the fake
+    answers with the app's run count, file name and reasons, not a copy that could drift."""
+    source = (Path(__file__).resolve().parents[2] / "android_app/core/src/main/java/dev/devicelab/core/"
+              "Profiling.java").read_text()
+    found: dict[str, Any] = {"RUNS": int(re.search(r"int RUNS = (\d+);", source).group(1))}  # type: ignore[union-attr]
+    for name, body in re.findall(r"static final String (\w+) = (.*?);\n", source, re.S):
+        found[name] = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', body))
+    found["ORT_FILE"] = found["DIR"] + found["ORT_FILE"]  # DIR + "/ort_profile.json"
+    return found
+
+
+APP_PROFILING = _core_constants()
+# Ops the simulated NNAPI provider leaves to ORT's CPU provider: shape arithmetic on int64 tensors (Shape, Gather,
+# Cast, Slice, Concat...), a type NNAPI lacks, which is the fallback a real phone shows for tf2onnx's flatten.
+NNAPI_CPU_OPS = frozenset({"Shape", "Gather", "Cast", "Slice", "Concat", "Unsqueeze", "Squeeze", "ConstantOfShape",
+                           "Range", "Expand", "NonZero"})
+
+
+def simulate_nnapi_placement(events: list[dict[str, Any]], model_hash: str) -> list[dict[str, Any]]:
+    """A host ORT profile rewritten as ORT with the NNAPI provider writes one: each stretch of nodes NNAPI takes
+    becomes one fused node (named as ORT's partitioner names it, provider_type + "_" + metadef name + "_" + id,
+    with the metadef name as op type) on NnapiExecutionProvider; the rest stays on CPUExecutionProvider."""
+    out: list[dict[str, Any]] = []
+    fused: dict[str, Any] | None = None
+    index = 0
+    for event in events:
+        if event.get("cat") != "Node":
+            fused = None
+            if event.get("cat") == "Session" and event.get("name") == "model_run":
+                index = 0  # the same partitions, in the same order, in every inference
+            out.append(event)
+            continue
+        args = event.get("args") or {}
+        if args.get("op_name") in NNAPI_CPU_OPS:
+            fused = None
+            out.append(event)
+            continue
+        if fused is None:
+            meta = f"NNAPI_{model_hash}_{index}"
+            fused = {**event, "name": f"NnapiExecutionProvider_{meta}_{index}_kernel_time",
+                     "args": {"op_name": meta, "provider": "NnapiExecutionProvider",
+                              "node_index": args.get("node_index"),
+                              "input_type_shape": args.get("input_type_shape", [])}}
+            index += 1
+            out.append(fused)
+        else:  # one kernel call covers the whole partition
+            fused["dur"] = int(event["ts"]) + int(event["dur"]) - int(fused["ts"])
+            fused["args"]["output_type_shape"] = args.get("output_type_shape", [])
+    return out
+
+
+def _app_profile(runtime: Any, job: Job, requested: str | None, result_dir: Path) -> Callable[[list[Any]], Any]:
+    """What the app's ModelRuntime.profile does, for runner.py's profile step: ORT runs RUNS inferences in a
+    second, profiled session (a real host onnxruntime one) and leaves the raw JSON in the result folder; TFLite
+    and ExecuTorch say why they give none (the app's own words)."""
+    reasons = {"tflite": APP_PROFILING["TFLITE_NO_PER_OP"], "executorch": APP_PROFILING["EXECUTORCH_NO_PER_OP"]}
+
+    def ort_profile(feeds: list[Any]) -> dict[str, Any]:
+        import json
+        from importlib.metadata import version
+
+        import onnxruntime as ort
+
+        nnapi = requested == "nnapi"
+        folder = result_dir / APP_PROFILING["DIR"]
+        folder.mkdir(parents=True, exist_ok=True)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = job.runtime.threads or 1
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        options.enable_profiling = True
+        options.profile_file_prefix = str(folder / "ort")
+        if nnapi:  # NNAPI takes its partitions after the basic optimizations: the CPU's own fusions come later
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        session = ort.InferenceSession(str(runtime._path), options, providers=["CPUExecutionProvider"])
+        names = [o.name for o in session.get_outputs()]
+        for r in range(APP_PROFILING["RUNS"]):
+            session.run(names, feeds[r % len(feeds)])
+        produced = Path(session.end_profiling())
+        events = json.loads(produced.read_text())
+        produced.unlink()
+        if nnapi:
+            events = simulate_nnapi_placement(events, str(int(job.model.sha256[:15], 16)))
+        (result_dir / APP_PROFILING["ORT_FILE"]).write_text(json.dumps(events))
+        providers = "NNAPI execution provider + CPU" if nnapi else "CPU"
+        return {"file": APP_PROFILING["ORT_FILE"], "runs": APP_PROFILING["RUNS"],
+                "method": f"onnxruntime session profiling (simulated: host onnxruntime {version('onnxruntime')}, "
+                          f"{providers} execution provider{' placement simulated' if nnapi else ''})"}
+
+    def profile(feeds: list[Any]) -> dict[str, Any]:
+        if job.runtime.name in reasons:
+            return {"available": False, "reason": reasons[job.runtime.name]}
+        try:
+            return ort_profile(feeds)
+        except Exception as exc:  # as Profiling.record: recorded, the job stays ok, no file left behind
+            shutil.rmtree(result_dir / APP_PROFILING["DIR"], ignore_errors=True)
+            return {"available": False, "reason": f"profiling failed: {type(exc).__name__}: {exc}"[:500]}
+
+    return profile
+
+
+def simulated_runtime_factory(job: Job, result_dir: Path | None = None) -> Any:
+    """devicelab's host runtime for ``job.runtime.name``, Android-only delegates mapped to what runs here; with
+    ``result_dir`` (the app's result folder) a job that asks for a profile gets the app's profile step."""
     from devicelab.errors import RuntimeUnavailableError
     from devicelab.runtimes.executorch import ExecuTorchRuntime
     from devicelab.runtimes.onnxruntime import OnnxRuntime
@@ -81,6 +184,8 @@ def simulated_runtime_factory(job: Job) -> Any:
     note = f" (simulated; {requested} requested)" if requested in android_only else " (simulated)"
     inner_used = runtime.used
     runtime.used = lambda: inner_used() + note  # instance attribute: runner reads runtime.used()
+    if result_dir is not None:
+        runtime.profile = _app_profile(runtime, job, requested, result_dir)
     return runtime
 
 
@@ -309,7 +414,8 @@ class SimulatedApp:
                                          "simulated by FakeDevice.model_error")
         try:
             job_dir = device.host_path(job_dir_on_device(job_id))
-            return run_job(job_dir, staging, runtime_factory=device.runtime_factory or simulated_runtime_factory)
+            factory = device.runtime_factory or (lambda job: simulated_runtime_factory(job, staging))
+            return run_job(job_dir, staging, runtime_factory=factory)
         except DevicelabError as exc:  # no or invalid job.json: the app reports it in a result, as designed
             return protocol.error_result(job_id, info, exc.kind, exc.message, exc.hint)
 
@@ -327,8 +433,9 @@ class SimulatedApp:
             shutil.rmtree(result_dir)
         result_dir.mkdir(parents=True)
         staging = self._staging(job_id)
-        if (staging / "outputs").is_dir():
-            shutil.copytree(staging / "outputs", result_dir / "outputs")
+        for folder in ("outputs", APP_PROFILING["DIR"]):
+            if (staging / folder).is_dir():
+                shutil.copytree(staging / folder, result_dir / folder)
         protocol.write_result(result_dir, result)  # result.json, then DONE
         shutil.rmtree(staging, ignore_errors=True)
 

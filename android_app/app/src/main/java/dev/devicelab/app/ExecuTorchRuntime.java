@@ -4,6 +4,7 @@ import dev.devicelab.core.Job;
 import dev.devicelab.core.JobException;
 import dev.devicelab.core.LoadFailures;
 import dev.devicelab.core.ModelRuntime;
+import dev.devicelab.core.Profiling;
 import dev.devicelab.core.Tensor;
 import java.io.File;
 import java.util.ArrayList;
@@ -196,6 +197,12 @@ final class ExecuTorchRuntime implements ModelRuntime {
                     + "as float32", null);
         }
         return values;
+    }
+
+    /** job.runtime.profile: no table, and why (the Maven AAR has no event tracer compiled in), instead of a guess. */
+    @Override
+    public Map<String, Object> profile(List<Object> feeds, File resultDir) {
+        return Profiling.unavailable(Profiling.EXECUTORCH_NO_PER_OP);
     }
 
     @Override

@@ -17,6 +17,7 @@ import dev.devicelab.core.JobException;
 import dev.devicelab.core.LoadFailures;
 import dev.devicelab.core.ModelRuntime;
 import dev.devicelab.core.OrtProfile;
+import dev.devicelab.core.Profiling;
 import dev.devicelab.core.Shapes;
 import dev.devicelab.core.Tensor;
 import java.io.File;
@@ -42,7 +43,8 @@ import java.util.Map;
  * <p>NNAPI is added with CPU_DISABLED: without it ORT lets NNAPI use its slow CPU reference implementation
  * (nnapi-reference), which TFLite's delegate does not, so "nnapi" would mean different things in the two
  * runtimes. Nodes NNAPI cannot take then run on ORT's own CPU provider; how many ran where is read from one
- * profiled inference after the measurement (extra.nodes_by_provider) and named in {@link #used()}.
+ * profiled inference after the measurement (extra.nodes_by_provider) and named in {@link #used()}. When the job
+ * asks for a profile, {@link #profile} ships ORT's raw per-node profile of 11 more inferences to the host.
  *
  * <p>Inputs are matched by name, fed in the dtype the model declares (float32/16, int8/uint8, int32, int64, bool)
  * with the shape of the job's data, so free dimensions take the data's size. Outputs keep integer and bool
@@ -66,6 +68,7 @@ final class OrtRuntime implements ModelRuntime {
     private File modelFile;
     private int threads;
     private boolean profiled;
+    private boolean nnapiSession; // the measured session has the NNAPI provider: the profiled one gets it too
 
     OrtRuntime(String artifactVersion, int sdkInt) {
         this.artifactVersion = artifactVersion;
@@ -113,6 +116,7 @@ final class OrtRuntime implements ModelRuntime {
         if (requested.equals("nnapi")) {
             try {
                 session = create(modelFile, threads, true, null);
+                nnapiSession = true;
                 used = "onnxruntime-NnapiExecutionProvider";
             } catch (Throwable failure) {
                 closeSession();
@@ -226,6 +230,38 @@ final class OrtRuntime implements ModelRuntime {
                 extra.put("profile_left_at", path);
             }
         }
+    }
+
+    /**
+     * job.runtime.profile: {@link Profiling#RUNS} inferences over the job's samples in a second session with the
+     * measured session's options plus enableProfiling, after everything measured. ONNX Runtime writes its
+     * Chrome-trace JSON (one Node event per kernel run with op_name and provider, one model_run per inference) to
+     * prefix_TIMESTAMP.json at endProfiling(); it is moved to the result folder, and the host turns it into the
+     * same per-operator table as the PC's ONNX Runtime (devicelab.explain.profile.summarize_ort).
+     */
+    @Override
+    public Map<String, Object> profile(List<Object> feeds, File resultDir) throws Exception {
+        File folder = new File(resultDir, Profiling.DIR);
+        if (!folder.isDirectory() && !folder.mkdirs()) {
+            throw new java.io.IOException("cannot create " + folder);
+        }
+        OrtSession probe = create(modelFile, threads, nnapiSession, new File(folder, "ort").getAbsolutePath());
+        String path;
+        try {
+            for (int r = 0; r < Profiling.RUNS; r++) {
+                @SuppressWarnings("unchecked")
+                Map<String, OnnxTensor> inputs = (Map<String, OnnxTensor>) feeds.get(Profiling.feedIndex(r,
+                        feeds.size()));
+                probe.run(inputs).close();
+            }
+            path = probe.endProfiling();
+        } finally {
+            probe.close();
+        }
+        Profiling.claim(new File(path), resultDir, Profiling.ORT_FILE);
+        return Profiling.shipped(Profiling.ORT_FILE, Profiling.RUNS, "onnxruntime session profiling (onnxruntime "
+                + ortVersion + " on the device, " + (nnapiSession ? "NNAPI execution provider + CPU" : "CPU")
+                + " execution provider)");
     }
 
     private static String readFile(File file) throws java.io.IOException {

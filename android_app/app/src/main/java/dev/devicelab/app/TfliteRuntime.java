@@ -6,6 +6,7 @@ import dev.devicelab.core.Job;
 import dev.devicelab.core.JobException;
 import dev.devicelab.core.LoadFailures;
 import dev.devicelab.core.ModelRuntime;
+import dev.devicelab.core.Profiling;
 import dev.devicelab.core.Quant;
 import dev.devicelab.core.Shapes;
 import dev.devicelab.core.Tensor;
@@ -396,6 +397,12 @@ final class TfliteRuntime implements ModelRuntime {
     @Override
     public List<String> outputNames() {
         return outputNames;
+    }
+
+    /** job.runtime.profile: no table, and why (TFLite's Java API has no per-operator timing (only benchmark_model has)), instead of a guess. */
+    @Override
+    public Map<String, Object> profile(List<Object> feeds, File resultDir) {
+        return Profiling.unavailable(Profiling.TFLITE_NO_PER_OP);
     }
 
     @Override

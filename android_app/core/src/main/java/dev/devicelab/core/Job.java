@@ -63,20 +63,26 @@ public final class Job {
         }
     }
 
-    /** runtime {name, threads, delegate, backend, compute_units}; all but name may be null. */
+    /**
+     * runtime {name, threads, delegate, backend, compute_units, profile}; all but name may be null; profile
+     * (per-operator times from extra runs after the measurement) is false when absent, as older hosts write.
+     */
     public static final class RuntimeSpec {
         public final String name;
         public final Integer threads;
         public final String delegate;
         public final String backend;
         public final String computeUnits;
+        public final boolean profile;
 
-        RuntimeSpec(String name, Integer threads, String delegate, String backend, String computeUnits) {
+        RuntimeSpec(String name, Integer threads, String delegate, String backend, String computeUnits,
+                    boolean profile) {
             this.name = name;
             this.threads = threads;
             this.delegate = delegate;
             this.backend = backend;
             this.computeUnits = computeUnits;
+            this.profile = profile;
         }
 
         /** The thread count asked for, or 1 (runner.py's default). */
@@ -191,7 +197,8 @@ public final class Job {
         }
         RuntimeSpec runtime = new RuntimeSpec(runtimeName, threads, optionalString(r, "delegate", "runtime.delegate"),
                 optionalString(r, "backend", "runtime.backend"),
-                optionalString(r, "compute_units", "runtime.compute_units"));
+                optionalString(r, "compute_units", "runtime.compute_units"),
+                r.get("profile") != null && bool(r, "profile", "runtime.profile"));
 
         double timeout = number(top, "timeout_seconds", "timeout_seconds");
         if (!(timeout > 0)) {

@@ -116,6 +116,8 @@ public final class MeasurementLoop {
             result.memory.add(new MemorySample("peak_over_baseline", top.value - baseline.value, "MiB",
                     "VmHWM - VmRSS before load", "run"));
         }
+        // Last, after every reading: a profiled second session would slow the timed runs and raise the peaks.
+        Profiling.record(job, runtime, feeds, resultDir, result);
         result.runtimeUsed = runtime.used();
         result.simulated = runtime.simulated();
     }

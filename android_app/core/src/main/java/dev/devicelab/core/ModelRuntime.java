@@ -50,6 +50,17 @@ public interface ModelRuntime extends AutoCloseable {
      */
     default void afterMeasurement(Object feed) {}
 
+    /**
+     * Only when job.runtime.profile is true, once, after everything measured (untimed, after the memory readings):
+     * per-operator times from {@link Profiling#RUNS} extra inferences over {@code feeds} (prepared feeds, in job
+     * sample order). Returns result.extra.profile: {@link Profiling#shipped} naming the raw profile the runtime
+     * left in {@code resultDir} (the host makes the table), or {@link Profiling#unavailable} saying why there is
+     * none. May throw: the failure is recorded and the job stays ok.
+     */
+    default Map<String, Object> profile(List<Object> feeds, File resultDir) throws Exception {
+        return Profiling.unavailable("the " + name() + " runtime of this app gives no per-operator times");
+    }
+
     /** Output names in output order (empty when unknown: output_k is used then). */
     default List<String> outputNames() {
         return Collections.emptyList();

@@ -21,15 +21,17 @@ public final class ResultWriter {
         delete(new File(resultDir, Protocol.RESULT_FILE));
         delete(new File(resultDir, Protocol.RESULT_FILE + ".tmp"));
         deleteTree(new File(resultDir, Protocol.OUTPUTS_DIR));
+        deleteTree(new File(resultDir, Profiling.DIR));
     }
 
-    /** Writes result.json, then DONE. For an error result, leftover output files are removed first. */
+    /** Writes result.json, then DONE. For an error result, leftover output and profile files are removed first. */
     public static void write(File resultDir, Result result) throws IOException {
         if (!resultDir.isDirectory() && !resultDir.mkdirs()) {
             throw new IOException("cannot create the result folder " + resultDir);
         }
         if (!result.ok()) {
             deleteTree(new File(resultDir, Protocol.OUTPUTS_DIR));
+            deleteTree(new File(resultDir, Profiling.DIR));
         }
         File target = new File(resultDir, Protocol.RESULT_FILE);
         File tmp = new File(resultDir, Protocol.RESULT_FILE + ".tmp");
@@ -59,7 +61,7 @@ public final class ResultWriter {
         }
     }
 
-    private static void deleteTree(File file) throws IOException {
+    static void deleteTree(File file) throws IOException {
         // Never follow a symlink out of the result folder: only a real directory is emptied.
         File parent = file.getAbsoluteFile().getParentFile();
         boolean realDirectory = file.isDirectory() && parent != null

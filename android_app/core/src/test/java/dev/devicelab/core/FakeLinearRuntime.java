@@ -26,6 +26,9 @@ class FakeLinearRuntime implements ModelRuntime {
     RuntimeException failure = new IllegalStateException("boom");
     int runFailAfter = -1; // throw from run() once this many runs went well
     boolean closed;
+    /** profile(): "file" writes a profile of its runs, "throw" fails, "none" keeps the default (no per-op times). */
+    String profileMode = "file";
+    final List<Integer> profiledRuns = new ArrayList<Integer>();
     private int runs;
 
     FakeLinearRuntime(int outFeatures) {
@@ -137,6 +140,31 @@ class FakeLinearRuntime implements ModelRuntime {
         Map<String, Object> extra = new LinkedHashMap<String, Object>();
         extra.put("fake_version", "1.0");
         return extra;
+    }
+
+    /** A profile as a runtime writes one: one line per profiled run, named by the sample it ran. */
+    @Override
+    public Map<String, Object> profile(List<Object> feeds, File resultDir) throws Exception {
+        if (profileMode.equals("none")) {
+            return ModelRuntime.super.profile(feeds, resultDir);
+        }
+        log.add("profile");
+        File produced = new File(resultDir.getParentFile(), "fake-profile.tmp");
+        StringBuilder text = new StringBuilder();
+        for (int r = 0; r < Profiling.RUNS; r++) {
+            int sample = Profiling.feedIndex(r, feeds.size());
+            apply((float[]) feeds.get(sample), outFeatures);
+            profiledRuns.add(Integer.valueOf(sample));
+            text.append("run ").append(r).append(" sample ").append(sample).append('\n');
+        }
+        ResultWriter.writeUtf8(produced, text.toString());
+        if (profileMode.equals("throw")) {
+            new File(resultDir, Profiling.DIR).mkdirs();
+            ResultWriter.writeUtf8(new File(resultDir, Profiling.DIR + "/half-written.json"), "[");
+            throw new IllegalStateException("profiler broke");
+        }
+        Profiling.claim(produced, resultDir, Profiling.DIR + "/fake.txt");
+        return Profiling.shipped(Profiling.DIR + "/fake.txt", Profiling.RUNS, "fake profiler");
     }
 
     @Override
