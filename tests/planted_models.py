@@ -29,3 +29,31 @@ def planted_model(path: Path, planted: bool) -> Path:
         model.get_layer("out").set_weights([w3, b3])
     model.save(path)
     return path
+
+
+def planted_torch_program(path: Path, planted: bool) -> Path:
+    """The same planted fault as a torch.export program (.pt2): modules dense1 -> spiky -> out, ReLUs between."""
+    import torch
+
+    class Planted(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dense1, self.spiky = torch.nn.Linear(16, 16), torch.nn.Linear(16, 16)
+            self.out = torch.nn.Linear(16, 10)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.out(torch.relu(self.spiky(torch.relu(self.dense1(x)))))
+
+    torch.manual_seed(0)
+    model = Planted().eval()
+    with torch.no_grad():  # zero biases, as Keras starts them: the output then depends on what 'spiky' computes
+        for layer in (model.dense1, model.spiky, model.out):
+            layer.bias.zero_()
+    if planted:
+        with torch.no_grad():  # torch keeps weights as (out, in): the transpose of Keras' kernels
+            model.dense1.weight[0, :], model.dense1.bias[0] = 1 / 16, -0.5
+            model.spiky.weight[0, :], model.spiky.weight[:, 0], model.spiky.bias[:] = 0.0, 0.0, 0.0
+            model.spiky.weight[0, 0] = 2000.0
+            model.out.weight[:, 0] = 0.0
+    torch.export.save(torch.export.export(model, (torch.zeros(1, 16),)), path)
+    return path

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from planted_models import planted_model
+from planted_models import planted_model, planted_torch_program
 
 from devicelab import api
 from devicelab.convert import variants as registry
@@ -269,3 +269,18 @@ def test_executorch_compares_outputs_and_says_the_layers_are_inside_xnnpack(tmp_
     onnx_report = api.explain(tmp_path / "small.pt2", "onnx-int8-static", data=str(tmp_path / "data.npz"),
                               calibration=str(tmp_path / "data.npz"), cache=session_cache)
     assert "act" in [s.layer for s in onnx_report.comparison.layers]
+
+
+def test_fix_for_a_pt2_source_keeps_its_modules_float(files: dict[str, Path], tmp_path: Path) -> None:
+    """A .pt2 source's layers are its modules; its ONNX nodes, named after the ops by torch.onnx, are found by
+    those names, so --fix can keep a module float (the same planted fault as the Keras model)."""
+    source = planted_torch_program(tmp_path / "planted.pt2", True)
+    report = api.explain(source, "onnx-int8-static", data=str(files["eval"]), calibration=str(files["calib"]),
+                         cache=files["cache"], fix=True)
+    stats = {s.layer: s for s in report.comparison.layers}
+    assert report.first_divergent_layer == "relu_1"  # spiky's ReLU: QDQ quantizes Gemm and Relu as one
+    assert "spiky" in report.comparison.unmatched and stats["relu"].sqnr_db > 30
+    fix = report.fix
+    assert fix is not None and fix.within_bound and "spiky" in fix.chosen.kept_float
+    assert fix.full.agreement < 0.5 and fix.chosen.agreement >= fix.fp32.agreement - FIX_BOUND
+    assert fix.chosen.variant.startswith("onnx-int8-static-float-spiky.relu_1")

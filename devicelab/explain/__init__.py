@@ -319,10 +319,6 @@ def _fix(api: Any, source: Any, chosen: Any, comparison: Comparison, all_layers:
     if comparison.first_divergent is None:
         report.notes.append("--fix: no divergent layer, nothing to keep in float")
         return None
-    if source.format == "pt2":
-        report.notes.append("--fix for .pt2 sources is not implemented yet (its ONNX nodes do not carry the module "
-                            "names the layers have)")
-        return None
     if base is None or getattr(chosen, "base", chosen.name) != base:
         report.notes.append(f"--fix makes selectively quantized variants of {', '.join(_FULL_INT8.values())}; "
                             f"{chosen.name} is not one (a float variant that diverges has a runtime or "

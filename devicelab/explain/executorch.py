@@ -30,6 +30,14 @@ def _layer(node: Any) -> str:
     return path or node.name  # ops of the root module (flatten, add) are layers of their own
 
 
+def op_layers(source: Any) -> tuple[list[str], dict[str, str]]:
+    """(the source's layers in graph order, {op name: layer} for every op): torch.onnx names each ONNX node's
+    output after its op, so the ONNX nodes of a layer are found by name (explain --fix for .pt2 sources)."""
+    nodes = [n for n in source.torch_program().module().graph.nodes if n.op == "call_function"]
+    by_op = {n.name: _layer(n) for n in nodes}
+    return list(dict.fromkeys(by_op.values())), by_op
+
+
 def reference(source: Any, x: list[np.ndarray]) -> tuple[dict[str, np.ndarray], list[np.ndarray], list[str],
                                                           dict[str, str]]:
     """(each layer's output on every sample, the model outputs, the layer of each output, {op name: layer}:

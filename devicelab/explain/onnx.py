@@ -135,9 +135,10 @@ def _qdq_scales(graph: Any) -> dict[str, float]:
 
 
 def convert_selective(fp32_model: Path, calibration: list[np.ndarray], keep_float: list[str], layers: list[str],
-                      out_file: Path, scratch: Path) -> list[str]:
+                      out_file: Path, scratch: Path, aliases: dict[str, str] | None = None) -> list[str]:
     """Static QDQ int8 like onnx-int8-static, except the nodes of ``keep_float`` layers (nodes_to_exclude).
 
+    ``aliases`` maps tensor names to layers outright (a .pt2 source: torch.onnx names outputs after the ops).
     Returns the excluded node names.
     """
     onnx = require("onnx", "onnx", "ONNX quantization")
@@ -150,9 +151,11 @@ def convert_selective(fp32_model: Path, calibration: list[np.ndarray], keep_floa
             quantization.quant_pre_process(str(fp32_model), str(prepared))
     graph = onnx.load(str(prepared)).graph
     names = LayerNames(layers, [";".join([n.name, *n.output]) for n in graph.node])
+    aliases = aliases or {}
     exclude = [node.name for node in graph.node
                if names.owner(";".join([node.name, *node.output])) in keep_float
-               or any(out in keep_float for out in node.output)]  # ONNX sources: layers are output names
+               or any(out in keep_float for out in node.output)  # ONNX sources: layers are output names
+               or any(aliases.get(out) in keep_float for out in node.output)]
     if not exclude:
         raise ModelRunError(f"none of the ONNX nodes belongs to layer(s) {', '.join(keep_float)}",
                             hint="name layers as `devicelab explain` lists them")

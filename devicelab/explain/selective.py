@@ -132,11 +132,16 @@ class SelectiveConverter:
         from devicelab.explain import onnx
 
         fp32 = _fp32_model(ctx)
+        aliases = None
         if ctx.source.format == "keras":
             from devicelab.explain import keras as keras_side
 
             layers = keras_side.layer_names(ctx.source.keras_model())
+        elif ctx.source.format == "pt2":  # layers are modules; their ONNX nodes are named after their ops
+            from devicelab.explain import executorch
+
+            layers, aliases = executorch.op_layers(ctx.source)
         else:
             layers = onnx.node_outputs(fp32)
         onnx.convert_selective(fp32, calibration, _real_names(variant.keep_float, layers), layers,
-                               out_dir / self.MODEL_FILE, ctx.scratch)
+                               out_file=out_dir / self.MODEL_FILE, scratch=ctx.scratch, aliases=aliases)
