@@ -122,7 +122,7 @@ def _show_profile(raw: dict[str, Any]) -> None:
     for column in ("op", "type", "provider", "ms/inference"):
         table.add_column(column, justify="right" if column == "ms/inference" else "left", overflow="fold")
     for op in profile["operators"]:
-        ms = "-" if op["ms"] is None else f"{op['ms']:.4f}"
+        ms = "-" if op["ms"] is None else f"{op['ms']:.4g}"
         table.add_row(escape(str(op["name"])), escape(str(op["op_type"] or "")), escape(str(op["provider"] or "")),
                       ms)
     console.print(table)
