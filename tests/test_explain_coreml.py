@@ -155,3 +155,40 @@ def test_on_macos_explain_takes_the_coreml_module(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(sys, "platform", "darwin")
     module = explain._module("coreml")
     assert module is coreml and module.FORMAT == "coreml" and "CPU_ONLY" in module.RUNS_ON
+
+
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """64 -> dense1 -> spiky -> out: dense1's and spiky's 4096 weights are above coremltools' 2048-element
+    threshold, so coreml-int8 quantizes them (out's 640 stay float16 in every variant)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((64,), name="x")
+    h = keras.layers.Dense(64, activation="relu", name="dense1")(inp)
+    h = keras.layers.Dense(64, activation="relu", name="spiky")(h)
+    out = keras.layers.Dense(10, name="out")(h)
+    path = tmp_path_factory.mktemp("coreml-wide") / "wide.keras"
+    keras.Model(inp, out, name="wide").save(path)
+    return path
+
+
+def _weights(package: Path) -> dict[str, str]:
+    """The op type holding each layer's weight matrix (const: float16; constexpr_*: int8 dequantized on load)."""
+    ops = _ops(package)
+    owners = coreml.owners(ops, ["dense1", "spiky", "out"])
+    return {owners[op.output]: op.type for op in ops if op.is_const and "ReadVariableOp" in op.output}
+
+
+def test_fix_variant_keeps_the_layer_weights_float16(wide: Path, session_cache: Path) -> None:
+    from devicelab.convert import variants as registry
+
+    variant = registry.get("coreml-int8-float-spiky")
+    assert variant.base == "coreml-int8" and variant.keep_float == ("spiky",) and "float16" in variant.description
+    full = _weights(_package(wide, "coreml-int8", session_cache))
+    kept = _weights(_package(wide, "coreml-int8-float-spiky", session_cache))
+    assert full == {"dense1": "constexpr_affine_dequantize", "spiky": "constexpr_affine_dequantize",
+                    "out": "const"}
+    assert kept == {"dense1": "constexpr_affine_dequantize", "spiky": "const", "out": "const"}
+    conversion = api.convert(wide, variants=["coreml-int8-float-nosuch"], cache=session_cache).conversions[0]
+    assert conversion.error is not None and "no layer(s) nosuch" in str(conversion.error)

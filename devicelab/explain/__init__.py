@@ -31,8 +31,8 @@ from devicelab.explain.core import Comparison, Threshold
 FIX_BOUND = 0.02  # the fix is good when its agreement is within 2 points of the fp32 variant's
 FIX_MAX_LAYERS = 3
 DEFAULT_SAMPLES = 100
-_FULL_INT8 = {"tflite": "tflite-int8", "onnx": "onnx-int8-static", "tfjs": "tfjs-uint8"}
-_FP32 = {"tflite": "tflite-fp32", "onnx": "onnx-fp32", "tfjs": "tfjs-fp32"}
+_FULL_INT8 = {"tflite": "tflite-int8", "onnx": "onnx-int8-static", "tfjs": "tfjs-uint8", "coreml": "coreml-int8"}
+_FP32 = {"tflite": "tflite-fp32", "onnx": "onnx-fp32", "tfjs": "tfjs-fp32", "coreml": "coreml-fp32"}
 
 
 @dataclass

@@ -214,3 +214,33 @@ def inspector_class() -> Any:
 
         _INSPECTOR = CachingInspector
     return _INSPECTOR
+
+
+# --- selective quantization (explain --fix) ----------------------------------------------------------
+
+
+def float_ops(spec: Any, keep_float: Sequence[str], layers: Sequence[str]) -> list[str]:
+    """The names of the ops (weight consts and the ops computing with them) of ``keep_float`` layers."""
+    ops = program_outputs(spec)
+    owner = owners(ops, layers)
+    names = list(dict.fromkeys(op.op for op in ops if op.op and owner[op.output] in keep_float))
+    if not names:
+        raise ModelRunError(f"none of the Core ML ops belongs to layer(s) {', '.join(keep_float)}",
+                            hint="name layers as `devicelab explain` lists them")
+    return names
+
+
+def convert_selective(ctx: Any, variant: Any, keep_float: list[str], layers: list[str], out_dir: Path
+                      ) -> tuple[list[str], dict[str, Any] | None]:
+    """coreml-int8 except the weights of ``keep_float`` layers, which stay float16 (the program computes in
+    float16 either way): the same conversion, with those ops given no config in ``op_name_configs``.
+    Returns (the ops kept float, the conversion's metadata)."""
+    from devicelab.convert import coreml as converter
+
+    kept: list[str] = []
+
+    def choose(mlmodel: Any) -> list[str]:
+        kept.extend(float_ops(mlmodel.get_spec(), keep_float, layers))
+        return kept
+
+    return kept, converter.convert(ctx, variant, out_dir, keep_float=choose)
