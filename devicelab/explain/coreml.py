@@ -32,7 +32,8 @@ from devicelab.runtimes.base import order_by_name
 
 FORMAT = "coreml"
 RUNS_ON = ("Core ML on the CPU only (ComputeUnit.CPU_ONLY, through coremltools' MLModelInspector): the GPU and "
-           "Neural Engine would compute in float16 and split the program as Core ML decides")
+           "Neural Engine are left out, so where Core ML places an op does not change its numbers; float16 "
+           "programs (coreml-fp16, -int8) are compared as typed")
 PER_PREDICTION = 256  # op outputs exposed by one inspected copy of the program (a big net gets several copies)
 _FLOAT_TYPES = {10: "float16", 11: "float32", 12: "float64"}  # MIL_pb2.DataType: what a layer output is
 _ARRAY_TYPES = {65568: np.float32, 65552: np.float16, 131104: np.int32, 65600: np.float64}  # inputs
