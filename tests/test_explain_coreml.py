@@ -59,10 +59,14 @@ def _package(model: Path, variant: str, cache: Path) -> Path:
     return conversion.artifact.model_path
 
 
-def _ops(package: Path) -> list[coreml.MilOp]:
+def _spec(package: Path) -> object:
     import coremltools as ct
 
-    return coreml.program_outputs(ct.models.MLModel(str(package), skip_model_load=True).get_spec())
+    return ct.models.MLModel(str(package), skip_model_load=True).get_spec()
+
+
+def _ops(package: Path) -> list[coreml.MilOp]:
+    return coreml.program_outputs(_spec(package))
 
 
 @pytest.mark.parametrize("variant", ["coreml-fp32", "coreml-fp16"])
@@ -83,9 +87,17 @@ def test_every_op_output_is_matched_to_its_keras_layer(model: Path, session_cach
     last = {owners[op.output]: op.type for op in computed}
     assert last == {None: "max_pool", "conv2d": "relu", "conv2d_1": "relu", "max_pooling2d": "transpose",
                     "flatten": "reshape", "dense": "relu", "dense_1": "softmax"}
-    # coreml-fp32's weights are consts of their layer too (what --fix keeps float by name)
-    weights = [op for op in ops if op.type == "const" and op.dtype]
-    assert weights and all(owners[op.output] in (*LAYERS, None) for op in weights)
+    # What --fix keeps float for a conv layer: the weight its conv reads, though the compiler named it
+    # ('transpose_0...', from TF's kernel transpose), not only consts named after the layer.
+    def conv_weight(layer: str) -> coreml.MilOp:
+        conv = next(op for op in computed if op.type == "conv" and owners[op.output] == layer)
+        return next(op for op in ops if op.output in conv.inputs and op.is_const and op.dtype)
+
+    weight, other = conv_weight("conv2d_1"), conv_weight("conv2d")
+    assert owners[weight.output] is None and weight.output.startswith("transpose_")
+    kept = coreml.float_ops(_spec(_package(model, variant, session_cache)), ["conv2d_1"], LAYERS)
+    assert weight.op in kept and other.op not in kept
+    assert all(owners.get(n) in ("conv2d_1", None) for n in kept)
 
 
 def test_sanitized_names_read_back_as_paths() -> None:

@@ -49,6 +49,7 @@ class MilOp:
     type: str
     op: str
     dtype: str | None  # float16/float32/float64, None for anything else (ints, bools, strings)
+    inputs: tuple[str, ...] = ()  # the vars the op reads
 
     @property
     def is_const(self) -> bool:
@@ -66,10 +67,11 @@ def program_outputs(spec: Any) -> list[MilOp]:
     found = []
     for op in block.operations:
         name = op.attributes["name"].immediateValue.tensor.strings.values[0] if "name" in op.attributes else ""
+        inputs = tuple(a.name for argument in op.inputs.values() for a in argument.arguments if a.name)
         for output in op.outputs:
             tensor = output.type.tensorType if output.type.WhichOneof("type") == "tensorType" else None
             dtype = _FLOAT_TYPES.get(tensor.dataType) if tensor is not None else None
-            found.append(MilOp(output.name, op.type, name, dtype))
+            found.append(MilOp(output.name, op.type, name, dtype, inputs))
     return found
 
 
@@ -221,14 +223,19 @@ def inspector_class() -> Any:
 
 
 def float_ops(spec: Any, keep_float: Sequence[str], layers: Sequence[str]) -> list[str]:
-    """The names of the ops (weight consts and the ops computing with them) of ``keep_float`` layers."""
+    """The const ops holding the weights of ``keep_float`` layers: the consts their ops read (a conv's weight
+    is often a compiler-named 'transpose_0_to_fp16') and those named after them. Naming the consts themselves
+    keeps a weight another layer shares float too, where leaving only the layer's ops unconfigured would
+    make coremltools refuse the two configs of one const."""
     ops = program_outputs(spec)
     owner = owners(ops, layers)
-    names = list(dict.fromkeys(op.op for op in ops if op.op and owner[op.output] in keep_float))
-    if not names:
+    consts = {op.output: op for op in ops if op.is_const}
+    kept = [op for op in ops if owner[op.output] in keep_float]
+    if not kept:
         raise ModelRunError(f"none of the Core ML ops belongs to layer(s) {', '.join(keep_float)}",
                             hint="name layers as `devicelab explain` lists them")
-    return names
+    read = [consts[name] for op in kept if not op.is_const for name in op.inputs if name in consts]
+    return list(dict.fromkeys(op.op for op in [*read, *(op for op in kept if op.is_const)] if op.op))
 
 
 def convert_selective(ctx: Any, variant: Any, keep_float: list[str], layers: list[str], out_dir: Path
