@@ -204,3 +204,31 @@ def test_fix_variant_keeps_the_layer_weights_float16(wide: Path, session_cache: 
     assert kept == {"dense1": "constexpr_affine_dequantize", "spiky": "const", "out": "const"}
     conversion = api.convert(wide, variants=["coreml-int8-float-nosuch"], cache=session_cache).conversions[0]
     assert conversion.error is not None and "no layer(s) nosuch" in str(conversion.error)
+
+
+def test_pt2_sources_match_by_the_op_names_coremltools_keeps(tmp_path: Path, session_cache: Path) -> None:
+    """A .pt2 source's layers are its modules, named by their last op ('relu' is module 'act'); coremltools keeps
+    those op names as vars, with '_cast_fp16' in float16 programs."""
+    import torch
+
+    from devicelab.explain import executorch
+    from devicelab.models import load_source
+
+    class Small(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1, self.act, self.fc = torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Linear(4 * 6 * 6, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(torch.flatten(self.act(self.conv1(x)), 1))
+
+    torch.manual_seed(0)
+    torch.export.save(torch.export.export(Small().eval(), (torch.randn(1, 1, 8, 8),)), tmp_path / "small.pt2")
+    layers, _, _, known = executorch.reference(load_source(tmp_path / "small.pt2", session_cache),
+                                               [np.zeros((1, 1, 8, 8), np.float32)])
+    ops = [op for op in _ops(_package(tmp_path / "small.pt2", "coreml-fp16", session_cache))
+           if op.dtype and not op.is_const]
+    found = coreml.owners(ops, list(layers), known)
+    assert {name: found[name] for name in ("conv2d_cast_fp16", "relu_cast_fp16", "linear")} == \
+        {"conv2d_cast_fp16": "conv1", "relu_cast_fp16": "act", "linear": "fc"}
+    assert found["x_to_fp16"] is None

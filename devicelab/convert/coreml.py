@@ -32,8 +32,8 @@ def versions() -> dict[str, str]:
 
 def convert(ctx: ConversionContext, variant: Variant, out_dir: Path,
             keep_float: Callable[[Any], Iterable[str]] | None = None) -> dict[str, Any] | None:
-    """``keep_float`` (int8 only; explain --fix): given the float16 program, the names of the ops whose weights
-    stay float16."""
+    """``keep_float`` (int8 only; explain --fix): given the float16 program, the names of the weight consts
+    that stay float16."""
     logging.getLogger("coremltools").setLevel(logging.ERROR)
     ct = require("coremltools", "coreml", "Core ML conversion")
     if ctx.source.format == "pt2":
@@ -69,8 +69,8 @@ def convert(ctx: ConversionContext, variant: Variant, out_dir: Path,
 
 
 def quantize_weights(mlmodel: Any, keep_float: Callable[[Any], Iterable[str]] | None = None) -> Any:
-    """int8 linear-symmetric weights (coreml-int8), except the ops ``keep_float`` names: a None config in
-    ``op_name_configs`` leaves an op, and the weight consts it alone reads, as they were."""
+    """int8 linear-symmetric weights (coreml-int8), except the const ops ``keep_float`` names: a None config
+    in ``op_name_configs`` leaves those weights float16."""
     from coremltools.optimize import coreml as cto
 
     skip: dict[str, Any] = {name: None for name in keep_float(mlmodel)} if keep_float else {}

@@ -205,7 +205,7 @@ def _explain(model: str | Path, variant: str, target: str, browser: tuple[Any, s
     tensors, outputs = module.capture(artifact, x, names)
     _tick(progress, f"capture {variant}", 1)
     if hasattr(module, "aliases"):  # Core ML: its sanitized names are read with the layer list
-        aliases = {**module.aliases(tensors, list(reference)), **aliases}
+        aliases = {**module.aliases(tensors, list(reference), aliases), **aliases}
     by_layer = {layer: t for layer, t in zip(output_layers, outputs, strict=False) if layer}
     kept = min((len(t.values) for t in tensors), default=len(x[0]))
     if kept < len(x[0]):  # the browser keeps as many samples' intermediates as its byte cap allows

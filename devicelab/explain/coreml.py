@@ -10,7 +10,8 @@ outside [A-Za-z0-9_] as '_', so 'tiny_1/conv1_1/Relu' is the MIL var 'tiny_1_con
 '_cast_fp16' in float16 programs). '/' cannot be told from an '_' inside a layer name without the layers:
 ``source_path`` rebuilds the path from the layer names, and ``core.LayerNames`` then reads it as it reads
 TFLite and ONNX names (model scope, Keras 3's '_N' suffixes). Ops the compiler made itself ('max_pool_0',
-'transpose_1': their op type and a counter) belong to no layer. Core ML computes convolutions channels-first:
+'transpose_1': their op type and a counter) belong to no layer. From .pt2 sources the vars are the torch op
+names, matched to modules as ONNX tensors are (``known``). Core ML computes convolutions channels-first:
 ``core.align`` transposes back. Nothing is dequantized: coreml-int8 has int8 weights only, and its
 activations are float16 like coreml-fp16's.
 """
@@ -117,23 +118,30 @@ def source_path(name: str, layers: Sequence[str]) -> str:
     return "/".join(parts)
 
 
-def owners(ops: Iterable[MilOp], layers: Sequence[str]) -> dict[str, str | None]:
-    """The Keras layer each op output belongs to (None: none, or an op the compiler made), by var name."""
+def owners(ops: Iterable[MilOp], layers: Sequence[str], known: dict[str, str] | None = None
+           ) -> dict[str, str | None]:
+    """The layer each op output belongs to (None: none, or an op the compiler made), by var name.
+
+    ``known`` names layers by exact source tensor names (a .pt2 source's op names, which coremltools keeps as
+    var names, plus '_cast_fp16' in float16 programs); other names are read as Keras paths."""
     ops = list(ops)
+    known = known or {}
     # The op's name too: a model output's var is the output's name ('Identity'), its op keeps the TF one.
     paths = {op.output: ";".join(source_path(_CAST.sub("", n), layers) for n in dict.fromkeys((op.output, op.op))
                                  if n and not made_by_mil(n, op.type)) for op in ops}
     names = LayerNames(layers, [p for p in paths.values() if p])
-    return {name: names.owner(path) if path else None for name, path in paths.items()}
+    return {name: known.get(_CAST.sub("", name)) or (names.owner(path) if path else None)
+            for name, path in paths.items()}
 
 
-def aliases(tensors: Iterable[VariantTensor], layers: Sequence[str]) -> dict[str, str | None]:
+def aliases(tensors: Iterable[VariantTensor], layers: Sequence[str], known: dict[str, str] | None = None
+            ) -> dict[str, str | None]:
     """For ``core.compare``: the layer of every captured tensor (its origin is '<op type> <op name>')."""
     ops = []
     for tensor in tensors:
         op_type, _, op_name = tensor.origin.partition(" ")
         ops.append(MilOp(tensor.name, op_type, op_name, "float32"))
-    return owners(ops, layers)
+    return owners(ops, layers, known)
 
 
 def _sanitize(name: str) -> str:
