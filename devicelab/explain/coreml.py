@@ -164,12 +164,16 @@ def capture(model_path: Path, x: list[np.ndarray], input_names: list[str]) -> tu
     except Exception as exc:  # coremltools raises its own types
         raise ModelRunError(f"coremltools could not read {model_path.name}: {str(exc).strip()[:300]}",
                             hint="the package may be corrupt") from None
-    ops = [op for op in program_outputs(spec) if op.dtype and not op.is_const]
     declared = [o.name for o in spec.description.output]
+    ops = [op for op in program_outputs(spec) if not op.is_const and (op.dtype or op.output in declared)]
     feeds = _feeds(spec, x, input_names)
     inspector = inspector_class()(model, compute_units=ct.ComputeUnit.CPU_ONLY)
     try:
         rows = asyncio.run(_inspect(inspector, feeds, [op.output for op in ops]))
+    except Exception as exc:  # Core ML's prediction errors come through coremltools as plain exceptions
+        raise ModelRunError(f"Core ML could not run {model_path.name} with its op outputs exposed: "
+                            f"{str(exc).strip()[:300]}",
+                            hint="check that `devicelab measure --runtime coreml` runs the variant") from None
     finally:
         inspector.clear_cached_models()
     tensors = [VariantTensor(op.output, np.concatenate(rows[op.output]), None, f"{op.type} {op.op}")
