@@ -4,6 +4,7 @@ conversion works anywhere, prediction on macOS."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,10 @@ def versions() -> dict[str, str]:
     return {"coremltools": version("coremltools"), "tensorflow": version("tensorflow")}
 
 
-def convert(ctx: ConversionContext, variant: Variant, out_dir: Path) -> dict[str, Any] | None:
+def convert(ctx: ConversionContext, variant: Variant, out_dir: Path,
+            keep_float: Callable[[Any], Iterable[str]] | None = None) -> dict[str, Any] | None:
+    """``keep_float`` (int8 only; explain --fix): given the float16 program, the names of the weight consts
+    that stay float16."""
     logging.getLogger("coremltools").setLevel(logging.ERROR)
     ct = require("coremltools", "coreml", "Core ML conversion")
     if ctx.source.format == "pt2":
@@ -59,12 +63,20 @@ def convert(ctx: ConversionContext, variant: Variant, out_dir: Path) -> dict[str
         mlmodel = ct.convert(model, source="tensorflow", convert_to="mlprogram", inputs=inputs,
                              compute_precision=precision, minimum_deployment_target=ct.target.iOS16)
         if variant.quant == "int8":
-            from coremltools.optimize import coreml as cto
-
-            config = cto.OptimizationConfig(global_config=cto.OpLinearQuantizerConfig(mode="linear_symmetric"))
-            mlmodel = cto.linear_quantize_weights(mlmodel, config=config)
+            mlmodel = quantize_weights(mlmodel, keep_float)
         mlmodel.save(str(out_dir / MODEL_FILE))
     return {"fixed_shapes": fixed_shapes_entry(ctx, shapes)} if fixed else None
+
+
+def quantize_weights(mlmodel: Any, keep_float: Callable[[Any], Iterable[str]] | None = None) -> Any:
+    """int8 linear-symmetric weights (coreml-int8), except the const ops ``keep_float`` names: a None config
+    in ``op_name_configs`` leaves those weights float16."""
+    from coremltools.optimize import coreml as cto
+
+    skip: dict[str, Any] = {name: None for name in keep_float(mlmodel)} if keep_float else {}
+    config = cto.OptimizationConfig(global_config=cto.OpLinearQuantizerConfig(mode="linear_symmetric"),
+                                    op_name_configs=skip)
+    return cto.linear_quantize_weights(mlmodel, config=config)
 
 
 def _coreml_dtype(name: str) -> Any:
@@ -82,10 +94,7 @@ def _convert_pt2(ct: Any, program: Any, variant: Variant, out_dir: Path) -> None
         mlmodel = ct.convert(pt2_program(program), convert_to="mlprogram", compute_precision=precision,
                              minimum_deployment_target=ct.target.iOS16)
         if variant.quant == "int8":
-            from coremltools.optimize import coreml as cto
-
-            config = cto.OptimizationConfig(global_config=cto.OpLinearQuantizerConfig(mode="linear_symmetric"))
-            mlmodel = cto.linear_quantize_weights(mlmodel, config=config)
+            mlmodel = quantize_weights(mlmodel)
         mlmodel.save(str(out_dir / MODEL_FILE))
 
 

@@ -31,8 +31,8 @@ from devicelab.explain.core import Comparison, Threshold
 FIX_BOUND = 0.02  # the fix is good when its agreement is within 2 points of the fp32 variant's
 FIX_MAX_LAYERS = 3
 DEFAULT_SAMPLES = 100
-_FULL_INT8 = {"tflite": "tflite-int8", "onnx": "onnx-int8-static", "tfjs": "tfjs-uint8"}
-_FP32 = {"tflite": "tflite-fp32", "onnx": "onnx-fp32", "tfjs": "tfjs-fp32"}
+_FULL_INT8 = {"tflite": "tflite-int8", "onnx": "onnx-int8-static", "tfjs": "tfjs-uint8", "coreml": "coreml-int8"}
+_FP32 = {"tflite": "tflite-fp32", "onnx": "onnx-fp32", "tfjs": "tfjs-fp32", "coreml": "coreml-fp32"}
 
 
 @dataclass
@@ -116,8 +116,9 @@ def _module(fmt: str) -> Any:
                                           "there (coremltools' prediction raises elsewhere)",
                                           hint="run `devicelab explain` on a Mac, or explain the tflite/onnx "
                                           "variants here")
-        raise UsageError("explaining Core ML variants is not implemented yet",
-                         hint="explain the tflite or onnx variants of this model")
+        from devicelab.explain import coreml
+
+        return coreml
     if fmt == "executorch":
         from devicelab.explain import executorch
 
@@ -208,6 +209,8 @@ def _explain(model: str | Path, variant: str, target: str, browser: tuple[Any, s
     _tick(progress, f"capture {variant}", 0)
     tensors, outputs = module.capture(artifact, x, names)
     _tick(progress, f"capture {variant}", 1)
+    if hasattr(module, "aliases"):  # Core ML: its sanitized names are read with the layer list
+        aliases = {**module.aliases(tensors, list(reference), aliases), **aliases}
     by_layer = {layer: t for layer, t in zip(output_layers, outputs, strict=False) if layer}
     kept = min((len(t.values) for t in tensors), default=len(x[0]))
     if kept < len(x[0]):  # the browser keeps as many samples' intermediates as its byte cap allows

@@ -195,14 +195,15 @@ class LayerNames:
 
 def compare(reference: dict[str, np.ndarray], tensors: Iterable[VariantTensor],
             output_tensors: dict[str, VariantTensor] | None = None,
-            threshold: Threshold | None = None, aliases: dict[str, str] | None = None) -> Comparison:
+            threshold: Threshold | None = None, aliases: dict[str, str | None] | None = None) -> Comparison:
     """Match the variant's tensors to the reference layers and score them in graph order.
 
     ``reference`` maps every source layer (graph order) to its output on the samples. A layer's tensor is
     the LAST one in execution order that its name assigns to it and whose size fits (what its consumers
     read: after a DequantizeLinear, say). ``output_tensors`` names the tensor of output layers whose
     variant tensor lost the layer's name (TFLite calls the model output 'StatefulPartitionedCall:0').
-    ``aliases`` names layers by exact tensor names (a .pt2 source's op names, which torch.onnx keeps).
+    ``aliases`` names layers by exact tensor names (a .pt2 source's op names, which torch.onnx keeps; Core ML
+    vars, whose sanitized names only the layer list can read), None for a tensor of no layer.
     """
     threshold = threshold or Threshold()
     tensors = list(tensors)
@@ -211,8 +212,12 @@ def compare(reference: dict[str, np.ndarray], tensors: Iterable[VariantTensor],
     for tensor in tensors:
         # ONNX sources: layers are tensor names, met again as they are or after their DequantizeLinear.
         exact = tensor.name.removesuffix(_DQ_SUFFIX)
-        owner = exact if exact in names.order else (aliases or {}).get(exact) or \
-            names.owner(f"{tensor.name};{tensor.origin}" if tensor.origin else tensor.name)
+        if exact in names.order:
+            owner: str | None = exact
+        elif aliases is not None and exact in aliases:  # None there: the tensor belongs to no layer
+            owner = aliases[exact]
+        else:
+            owner = names.owner(f"{tensor.name};{tensor.origin}" if tensor.origin else tensor.name)
         if owner is not None:
             candidates.setdefault(owner, []).append(tensor)
     for layer, tensor in (output_tensors or {}).items():

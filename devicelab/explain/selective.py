@@ -4,6 +4,7 @@ kept in float32, named so that the name alone rebuilds it.
     tflite-int8-float-spiky            tflite-int8 with layer 'spiky' in float
     onnx-int8-static-float-conv2.fc1   onnx-int8-static with layers 'conv2' and 'fc1' in float
     tfjs-uint8-float-spiky             tfjs-uint8 with the weights of layer 'spiky' in float32
+    coreml-int8-float-spiky            coreml-int8 with the weights of layer 'spiky' in float16 (its compute type)
 
 Layer names are written with every character outside [A-Za-z0-9_] as '_' (job ids allow no more) and joined
 by '.'. The variant registry resolves such names through ``parse``, and the artifact cache converts them
@@ -22,7 +23,7 @@ import numpy as np
 from devicelab.convert.base import ConversionContext, Variant
 from devicelab.errors import UsageError
 
-BASES = ("tflite-int8", "onnx-int8-static", "tfjs-uint8")  # the quantized variants a layer can stay float in
+BASES = ("tflite-int8", "onnx-int8-static", "tfjs-uint8", "coreml-int8")  # the variants a layer can stay float in
 MARK = "-float-"
 MAX_NAME = 100  # job ids are the variant name plus 13 characters, at most 128
 
@@ -66,8 +67,9 @@ def parse(name: str) -> SelectiveVariant | None:
         if not layers or any(sanitize(part) != part for part in layers):
             return None
         full = VARIANTS[base]
+        kept = "float16" if full.format == "coreml" else "float32"  # Core ML's int8 variant computes in float16
         return SelectiveVariant(name, full.format, full.quant,
-                                f"{full.description}; layer(s) {', '.join(layers)} kept in float32",
+                                f"{full.description}; layer(s) {', '.join(layers)} kept in {kept}",
                                 full.runtime, needs_calibration=full.needs_calibration, sources=full.sources,
                                 base=base,
                                 keep_float=layers)
@@ -98,6 +100,8 @@ class SelectiveConverter:
         self.base = CONVERTERS[fmt]
         self.FORMAT = fmt
         self.MODEL_FILE = self.base.MODEL_FILE
+        if fmt == "coreml":  # made by the same conversion as coreml-int8, fixed to the data's shapes like it
+            self.SHAPE_DEPENDENT = self.base.SHAPE_DEPENDENT
         self.VARIANTS: list[Variant] = []
 
     def versions(self) -> dict[str, str]:
@@ -106,9 +110,18 @@ class SelectiveConverter:
     def describe(self, out_dir: Path) -> dict[str, Any]:
         return self.base.describe(out_dir)
 
-    def convert(self, ctx: ConversionContext, variant: Variant, out_dir: Path) -> None:
+    def convert(self, ctx: ConversionContext, variant: Variant, out_dir: Path) -> dict[str, Any] | None:
         assert isinstance(variant, SelectiveVariant)
         calibration = _calibration(ctx, variant) if variant.needs_calibration else []
+        if self.FORMAT == "coreml":
+            from devicelab.explain import coreml
+            from devicelab.explain import keras as keras_side
+
+            if ctx.source.format != "keras":
+                raise UsageError(f"{variant.name}: selective Core ML quantization is made from Keras models only")
+            layers = keras_side.layer_names(ctx.source.keras_model())
+            return coreml.convert_selective(ctx, variant, _real_names(variant.keep_float, layers), layers,
+                                            out_dir)[1]
         if self.FORMAT == "tflite":
             from devicelab.explain import keras as keras_side
             from devicelab.explain import tflite
@@ -118,7 +131,7 @@ class SelectiveConverter:
             layers = keras_side.layer_names(ctx.source.keras_model())
             tflite.convert_selective(ctx, variant, _real_names(variant.keep_float, layers), layers,
                                      keras_side.output_layers(ctx.source), out_dir / self.MODEL_FILE)
-            return
+            return None
         if self.FORMAT == "tfjs":
             from devicelab.explain import keras as keras_side
             from devicelab.explain import tfjs
@@ -127,7 +140,7 @@ class SelectiveConverter:
                 raise UsageError(f"{variant.name}: selective TF.js quantization is made from Keras models only")
             layers = keras_side.layer_names(ctx.source.keras_model())
             tfjs.convert_selective(ctx, _real_names(variant.keep_float, layers), layers, out_dir)
-            return
+            return None
         from devicelab.convert.onnx import _fp32_model
         from devicelab.explain import onnx
 
@@ -145,3 +158,4 @@ class SelectiveConverter:
             layers = onnx.node_outputs(fp32)
         onnx.convert_selective(fp32, calibration, _real_names(variant.keep_float, layers), layers,
                                out_file=out_dir / self.MODEL_FILE, scratch=ctx.scratch, aliases=aliases)
+        return None
