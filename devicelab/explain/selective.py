@@ -90,6 +90,15 @@ def _real_names(wanted: tuple[str, ...], layers: list[str]) -> list[str]:
     return [by_token[w] for w in wanted]
 
 
+def _keras_layers(ctx: ConversionContext, variant: Variant, what: str) -> list[str]:
+    """The Keras source's layers, for the formats whose selective conversion starts from Keras only."""
+    from devicelab.explain import keras as keras_side
+
+    if ctx.source.format != "keras":
+        raise UsageError(f"{variant.name}: selective {what} quantization is made from Keras models only")
+    return keras_side.layer_names(ctx.source.keras_model())
+
+
 class SelectiveConverter:
     """The converter-module shape (FORMAT, MODEL_FILE, versions, convert, describe) for selective variants:
     conversion is explain's, reading the result back is the base format's."""
@@ -115,30 +124,22 @@ class SelectiveConverter:
         calibration = _calibration(ctx, variant) if variant.needs_calibration else []
         if self.FORMAT == "coreml":
             from devicelab.explain import coreml
-            from devicelab.explain import keras as keras_side
 
-            if ctx.source.format != "keras":
-                raise UsageError(f"{variant.name}: selective Core ML quantization is made from Keras models only")
-            layers = keras_side.layer_names(ctx.source.keras_model())
+            layers = _keras_layers(ctx, variant, "Core ML")
             return coreml.convert_selective(ctx, variant, _real_names(variant.keep_float, layers), layers,
                                             out_dir)[1]
         if self.FORMAT == "tflite":
             from devicelab.explain import keras as keras_side
             from devicelab.explain import tflite
 
-            if ctx.source.format != "keras":
-                raise UsageError(f"{variant.name}: selective TFLite quantization is made from Keras models only")
-            layers = keras_side.layer_names(ctx.source.keras_model())
+            layers = _keras_layers(ctx, variant, "TFLite")
             tflite.convert_selective(ctx, variant, _real_names(variant.keep_float, layers), layers,
                                      keras_side.output_layers(ctx.source), out_dir / self.MODEL_FILE)
             return None
         if self.FORMAT == "tfjs":
-            from devicelab.explain import keras as keras_side
             from devicelab.explain import tfjs
 
-            if ctx.source.format != "keras":
-                raise UsageError(f"{variant.name}: selective TF.js quantization is made from Keras models only")
-            layers = keras_side.layer_names(ctx.source.keras_model())
+            layers = _keras_layers(ctx, variant, "TF.js")
             tfjs.convert_selective(ctx, _real_names(variant.keep_float, layers), layers, out_dir)
             return None
         from devicelab.convert.onnx import _fp32_model
