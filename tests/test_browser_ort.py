@@ -36,7 +36,7 @@ def _native(model: Path, x: np.ndarray) -> np.ndarray:
 def _run(target: BrowserTarget, model: Path, fmt: str, runtime: str, x: np.ndarray, tmp_path: Path,
          backend: str) -> tuple[protocol.Result, np.ndarray | None]:
     api.build_job(tmp_path / "job", model, fmt, f"{fmt}-test", "0" * 64, x, runtime,
-                  api.MeasureOptions(runs=3, warmup_runs=1, min_seconds=0, backend=backend, timeout_seconds=180))
+                  api.MeasureOptions(runs=10, warmup_runs=2, min_seconds=0, backend=backend, timeout_seconds=180))
     result = target.run(tmp_path / "job", tmp_path / "result")
     return result, protocol.read_tensor(tmp_path / "result", result.outputs[0]) if result.ok else None
 
@@ -56,6 +56,9 @@ def test_ort_web_webgpu_agrees_with_native_onnxruntime_and_profiles_every_node(o
     assert {"Conv", "MaxPool"} & ops or any("Conv" in op for op in ops), ops
     assert all(row["provider"] == "JsExecutionProvider" for row in profile["nodes"] if "Conv" in row["op_type"])
     assert all(row["calls"] == profile["runs"] and row["median_us"] >= 0 for row in profile["nodes"])
+    # The nodes' median times add up to about one timed inference (0.9 here; a unit slip would be 1000x off).
+    ops_ms = sum(row["median_us"] for row in profile["nodes"]) / 1000
+    assert 0.3 < ops_ms / float(np.median(result.timings_ms.runs)) < 3
 
 
 def test_the_native_webgpu_bundle_still_gives_wrong_outputs_here(onnx_model, samples, tmp_path) -> None:
@@ -78,13 +81,17 @@ def test_webnn_is_refused_where_the_browser_has_none(onnx_model, samples, tmp_pa
     assert "wasm or webgpu" in result.error["hint"]
 
 
-def test_tfjs_profile_gives_per_kernel_times(lenet5, session_cache, samples, tmp_path) -> None:
+def test_tfjs_profile_gives_per_kernel_times_that_add_up_to_an_inference(lenet5, session_cache, samples,
+                                                                         tmp_path) -> None:
     artifact = api.convert("lenet5", variants=["tfjs-fp32"], cache=session_cache).conversions[0].artifact
     with BrowserTarget("chrome", profile=True) as chrome:
-        result, _ = _run(chrome, artifact.model_path, "tfjs", "tfjs", samples[:4], tmp_path / "tfjs", "wasm")
+        result, _ = _run(chrome, artifact.model_path, "tfjs", "tfjs", samples[:4], tmp_path / "tfjs", "webgl")
     assert result.ok, result.error
     profile = result.extra["profile"]
     assert profile["available"] and {"Conv2D", "FusedConv2D"} & {row["op_type"] for row in profile["nodes"]}
+    # webgl's kernel times come from GPU timer queries: in ms, and about one timed inference in all (0.8 here).
+    assert profile["ops_ms_mean"] <= profile["run_ms_mean"]
+    assert 0.3 < profile["ops_ms_mean"] / float(np.median(result.timings_ms.runs)) < 3
 
 
 def test_profile_is_not_only_for_browsers() -> None:
