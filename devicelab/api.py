@@ -219,6 +219,7 @@ class Measurement:
     reused: bool = False  # taken from the store (same job measured before) rather than measured now
     note: str | None = None  # what the user should know about how it was made (an earlier calibration)
     size_bytes: int | None = None  # of the artifact that ran
+    setting: str | None = None  # the swept runtime setting it ran with (browser backend, delegate, compute units)
 
     @property
     def ok(self) -> bool:
@@ -525,7 +526,7 @@ def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None,
             progress(label, 1, 1, f"failed: {exc.kind}")
         fields.update(runtime=runtime_name, status="error", error_kind=exc.kind, error_message=exc.message)
         row_id = db.add(fields, metrics={"hint": exc.hint})
-        return Measurement(name, target.name, runtime_name, row_id, None, {}, error=exc)
+        return Measurement(name, target.name, runtime_name, row_id, None, {}, error=exc, setting=setting)
     summary = summarize(result, outputs, dataset.y, ref_outputs if name != ORIGINAL else None, task=plan.task,
                         label_kind=dataset.label_kind)
     fields.update(_summary_fields(result, summary))
@@ -537,13 +538,14 @@ def _measure_one(db: Store, source: SourceModel, name: str, runtime: str | None,
         error = DevicelabError(f"{label}: {err.get('message', 'failed')}", err.get("hint"))
         error.kind = err.get("kind", "error")
     return Measurement(name, target.name, runtime_name, row_id, result, summary, error, outputs,
-                       size_bytes=fields.get("size_bytes"), note=note)
+                       size_bytes=fields.get("size_bytes"), note=note, setting=setting)
 
 
 def _from_store(row: Any, variant: str, target: str, runtime: str) -> Measurement:
     result = Result.from_json(row.result)
+    stored = str(row["runtime"] or "")  # "runtime/setting" when a setting was swept
     return Measurement(variant, target, runtime, row["id"], result, row.metrics, None, row.outputs(), reused=True,
-                       size_bytes=row["size_bytes"])
+                       size_bytes=row["size_bytes"], setting=stored.split("/", 1)[1] if "/" in stored else None)
 
 
 def build_job(job_dir: Path, model_path: Path, fmt: str, variant: str, sha: str,

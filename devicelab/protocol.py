@@ -67,8 +67,8 @@ class RuntimeSpec:
 class Capture:
     """Intermediate tensors a job returns besides the model's outputs (what `explain` compares layer by layer),
     from an untimed pass after every timed phase. ``tensors`` names them as the runtime does (TF.js node names,
-    ONNX tensor names); the target keeps as many samples as fit in ``max_bytes`` (at least one) and says how
-    many in ``result.extra["capture"]``."""
+    ONNX tensor names); the target keeps as many samples as fit in ``max_bytes`` (an error when not one does)
+    and says how many in ``result.extra["capture"]``."""
 
     tensors: list[str]
     max_bytes: int = 256 << 20
@@ -83,7 +83,9 @@ class Job:
     accuracy: bool = True
     performance: Performance = field(default_factory=Performance)
     timeout_seconds: float = 600.0
-    capture: Capture | None = None  # only explain's jobs; targets that cannot capture answer with an error
+    # Only explain's browser jobs: the web runner returns the tensors; the host runner answers with an error;
+    # the phone apps are never sent one (explain does not run on phones).
+    capture: Capture | None = None
 
     def to_json(self) -> dict[str, Any]:
         doc = {

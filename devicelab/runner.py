@@ -48,6 +48,9 @@ def run_job(job_dir: Path, result_dir: Path, progress: Progress | None = None,
     job = protocol.read_job(job_dir)
     device = host_device()
     try:
+        if job.capture is not None:  # explain reads intermediates on this PC in-process, not through a job
+            raise DevicelabError("the host runner does not return intermediate tensors (job.capture)",
+                                 hint="use `devicelab explain`, which reads them on this PC directly")
         result = _measure(job, job_dir, result_dir, device, progress, runtime_factory)
     except DevicelabError as exc:
         result = protocol.error_result(job.id, device, exc.kind, exc.message, exc.hint)

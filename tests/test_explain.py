@@ -284,3 +284,32 @@ def test_fix_for_a_pt2_source_keeps_its_modules_float(files: dict[str, Path], tm
     assert fix is not None and fix.within_bound and "spiky" in fix.chosen.kept_float
     assert fix.full.agreement < 0.5 and fix.chosen.agreement >= fix.fp32.agreement - FIX_BOUND
     assert fix.chosen.variant.startswith("onnx-int8-static-float-spiky.relu_1")
+
+
+def test_onnx_capture_leaves_weights_out_and_host_runs_are_not_truncated(files: dict[str, Path],
+                                                                        tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    from devicelab.explain import onnx as onnx_side
+
+    made = api.convert(files["planted"], variants=["onnx-int8-static"], calibration=str(files["calib"]),
+                       cache=files["cache"]).conversions[0].artifact
+    exposed = onnx_side.expose(made.model_path)
+    weights = {i.name for i in exposed.model.graph.initializer}
+    from_weights = [n.output[0] for n in exposed.model.graph.node
+                    if n.op_type == "DequantizeLinear" and n.input[0] in weights]
+    assert from_weights and not set(from_weights) & set(exposed.intermediates)  # int8 weights: not captured
+    # A tensor with no rows (an empty slice) must not make the host compare on 0 samples.
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+             helper.make_node("Slice", ["r", "s", "s", "a"], ["empty"], name="slice"),
+             helper.make_node("Concat", ["r", "empty"], ["y"], name="concat", axis=0)]
+    consts = [helper.make_tensor(n, TensorProto.INT64, [1], [v]) for n, v in (("s", 1), ("a", 0))]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16])], consts)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "empty.onnx"))
+    report = api.explain(tmp_path / "empty.onnx", "onnx-fp32", data=str(files["eval"]), cache=files["cache"])
+    assert not any("first" in note and "samples" in note for note in report.notes), report.notes
+    assert "r" not in report.comparison.unmatched and report.agreement is not None

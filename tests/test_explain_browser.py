@@ -119,6 +119,18 @@ def test_formats_the_page_cannot_explain_and_bad_targets_are_usage_errors(files:
         api.explain(files["planted"], "onnx-fp32", backend="wasm", data=str(files["eval"]), cache=files["cache"])
     with pytest.raises(UsageError, match="through ort-web"):
         _explain(files, "planted", "onnx-fp32", runtime="tfjs")
+    with pytest.raises(UsageError, match="no 'webnn' backend"):  # before any work, not from the page
+        _explain(files, "planted", "tfjs-fp32", backend="webnn")
+
+
+def test_a_model_whose_one_sample_exceeds_the_cap_is_refused_clearly(files: dict[str, Path],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from devicelab.errors import DevicelabError
+
+    monkeypatch.setattr(browser, "CAPTURE_BYTES", 64)  # less than one sample's 42 floats
+    with pytest.raises(DevicelabError, match=r"take \d+ B, more than the 64 B the page may return") as caught:
+        _explain(files, "planted", "tfjs-fp32")
+    assert caught.value.kind == "capture" and "--target host" in caught.value.hint
 
 
 def test_cli_writes_the_json_and_exits_2_on_usage_errors(files: dict[str, Path], tmp_path: Path) -> None:
@@ -151,3 +163,6 @@ def test_explain_profile_in_the_page_says_what_tfjs_cannot_tell(files: dict[str,
     assert profile["share_ops_on_requested"] is None and "does not say" in profile["share_note"]
     total_us = sum(node["total_us"] for node in profile["nodes"])
     assert total_us > 0 and {"MatMul", "Relu"} & {node["op_type"] for node in profile["nodes"]}
+    # Kernels only: tf.profile's whole-op records ('matMul__op') hold the kernels' time again.
+    assert not [node["node"] for node in profile["nodes"] if node["node"].endswith("__op")]
+    assert 0 < profile["ops_ms_mean"] <= profile["run_ms_mean"]

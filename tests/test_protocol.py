@@ -87,3 +87,19 @@ def test_missing_result_is_reported(tmp_path: Path) -> None:
 def test_schemas_ship_with_the_package() -> None:
     assert protocol.schema("job")["properties"]["schema"]["const"] == "devicelab.job/1"
     assert protocol.schema("result")["properties"]["schema"]["const"] == "devicelab.result/1"
+
+
+def test_capture_round_trips_and_the_host_runner_refuses_it(tmp_path: Path) -> None:
+    from devicelab.runner import run_job
+
+    spec = protocol.write_tensor(tmp_path / "job", "inputs/input_0.bin", "x", np.zeros((2, 3), np.float32))
+    job = Job("j1", ModelRef("onnx", "onnx-fp32", ["model/m.onnx"], "0" * 64), [spec], RuntimeSpec("onnxruntime"),
+              capture=protocol.Capture(["relu_out"], 1024))
+    protocol.write_job(tmp_path / "job", job)
+    assert protocol.read_job(tmp_path / "job").capture == protocol.Capture(["relu_out"], 1024)
+    plain = Job("j2", job.model, job.inputs, job.runtime)
+    assert "capture" not in plain.to_json()  # jobs the phone apps read are unchanged
+    result = run_job(tmp_path / "job", tmp_path / "result", runtime_factory=lambda _: pytest.fail("ran"))
+    assert result.status == "error" and "intermediate tensors" in result.error["message"]
+    with pytest.raises(ProtocolError):
+        protocol.validate({**job.to_json(), "capture": {"tensors": [], "max_bytes": 1}}, "job")

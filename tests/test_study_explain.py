@@ -160,14 +160,19 @@ def test_profile_tables_of_every_runtime_come_out_in_one_shape() -> None:
 
 
 def test_a_tfjs_variant_that_disagrees_in_the_browser_is_diagnosed_there(files: dict[str, Path]) -> None:
-    config = _config(files, "planted", ["tfjs-uint8"], "browser", targets=parse_targets("chrome"))
+    from dataclasses import replace
+
+    # 'Chrome' as a user may type it; the page's webgl backend, which the diagnosis must use too.
+    config = _config(files, "planted", ["tfjs-uint8"], "browser", targets=parse_targets("Chrome"))
+    config.options = replace(config.options, backend="webgl")
     study = run_study(config)
     doc = json.loads((config.out / "study.json").read_text())
     (diagnosis,) = doc["diagnoses"]
     assert diagnosis["variant"] == "tfjs-uint8" and diagnosis["target"] == "chrome"
-    assert diagnosis["runtime"].startswith("tfjs"), diagnosis
+    assert diagnosis["runtime"] == "tfjs/webgl", diagnosis
     report = diagnosis["explain"]
     assert report["target"] == "chrome" and report["first_divergent_layer"] == "spiky"
+    assert report["runs_on"] == "tfjs (webgl) in chrome"
     assert report["fix"]["variant"] == "tfjs-uint8-float-spiky" and report["fix"]["within_bound"]
     section = (config.out / "report.html").read_text().split("<h2>Why variants disagree</h2>")[1]
     assert "tfjs-uint8 @ chrome" in section and "first divergent: spiky" in section

@@ -300,8 +300,8 @@ async function profileNodes(job, runtime, feeds) {
 /**
  * The intermediate tensors job.capture names (devicelab explain), after every timed phase: one untimed pass
  * per sample through runtime.capture(feed, names) -> [{name, dtype, shape, data}] (non-float tensors are left
- * out: shapes and indices are no layer's activations). Keeps as many samples as fit in capture.max_bytes, at
- * least one, and says how many.
+ * out: shapes and indices are no layer's activations). Keeps as many samples as fit in capture.max_bytes (an
+ * error when not even one does), and says how many.
  */
 async function captureTensors(job, runtime, feeds) {
   if (typeof runtime.capture !== 'function') {
@@ -326,7 +326,13 @@ async function captureTensors(job, runtime, feeds) {
     if (i === 0) {
       skipped = got.filter((t) => t.dtype !== 'float32').map((t) => t.name);
       const perSample = floats.reduce((n, t) => n + t.data.length * 4, 0);
-      keep = Math.max(1, Math.min(feeds.length, Math.floor(job.capture.max_bytes / Math.max(perSample, 1))));
+      if (perSample > job.capture.max_bytes) {
+        const size = (n) => (n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB`
+          : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`);
+        throw new JobError('capture', `one sample's intermediate tensors take ${size(perSample)}, more than the ` +
+          `${size(job.capture.max_bytes)} the page may return`, 'explain this model on the host (--target host)');
+      }
+      keep = Math.min(feeds.length, Math.floor(job.capture.max_bytes / Math.max(perSample, 1)));
     }
     collected.push(floats.map(({ name, shape, data }) => ({ name, shape, data: toFloat32(data) })));
     await ticker.tick(i + 1, keep);

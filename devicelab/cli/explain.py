@@ -18,8 +18,9 @@ def explain(
     model: Annotated[str, typer.Argument(help="A .keras file, an .onnx file, a .pt2 program or a zoo name.")],
     variant: Annotated[str, typer.Option("--variant", help="The variant to explain, e.g. tflite-int8, executorch-int8, "
                                          "onnx-int8-static, onnx-fp32.")],
-    target: Annotated[str, typer.Option("--target", help="Where the variant runs: host, or a browser (chrome) "
-                                        "for tfjs and onnx variants.")] = "host",
+    target: Annotated[str, typer.Option("--target", "--browser", help="Where the variant runs: host, or a browser "
+                                        "(chrome) for tfjs and onnx variants; --browser chrome as for measure.")]
+    = "host",
     backend: Annotated[str | None, typer.Option("--backend", help="Browser backend: tfjs cpu, wasm, webgl, "
                                                 "webgpu; ort-web wasm, webgpu.")] = None,
     runtime: Annotated[str | None, typer.Option("--runtime", help="Browser runtime (tfjs for tfjs variants, "

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from devicelab.errors import RuntimeUnavailableError, UsageError
+from devicelab.errors import ModelRunError, RuntimeUnavailableError, UsageError
 from devicelab.explain import core
 from devicelab.explain.core import Comparison, Threshold
 
@@ -84,7 +84,7 @@ class ExplainReport:
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
-            "variant": self.variant, "target": self.target,
+            "variant": self.variant, "target": self.target, "runs_on": self.runs_on,
             "layers": [s.to_json() for s in self.comparison.layers],
             "first_divergent_layer": self.comparison.first_divergent,
             "unmatched": self.comparison.unmatched,
@@ -212,8 +212,8 @@ def _explain(model: str | Path, variant: str, target: str, browser: tuple[Any, s
     if hasattr(module, "aliases"):  # Core ML: its sanitized names are read with the layer list
         aliases = {**module.aliases(tensors, list(reference), aliases), **aliases}
     by_layer = {layer: t for layer, t in zip(output_layers, outputs, strict=False) if layer}
-    kept = min((len(t.values) for t in tensors), default=len(x[0]))
-    if kept < len(x[0]):  # the browser keeps as many samples' intermediates as its byte cap allows
+    kept = getattr(module, "kept", None) or len(x[0])  # a browser page keeps what its byte cap allows
+    if kept < len(x[0]):
         reference = {layer: values[:kept] for layer, values in reference.items()}
         by_layer = {layer: core.VariantTensor(t.name, t.values[:kept], t.scale, t.origin)
                     for layer, t in by_layer.items()}
@@ -293,7 +293,10 @@ def _measure_variant(api: Any, source: Any, name: str, kept: list[str], x: list[
                      ref_outputs: list[np.ndarray], calibration: str | None, cache: Path, module: Any
                      ) -> Candidate:
     path, size = _artifact(api, source, name, calibration, cache, x)
-    _, outputs = module.capture(path, x, names)
+    if hasattr(module, "outputs"):  # the browser: a plain job, without uploading every intermediate tensor
+        outputs = module.outputs(path, x, names)
+    else:
+        _, outputs = module.capture(path, x, names)
     return Candidate(name, _agreement(outputs, ref_outputs), size, kept)
 
 
@@ -335,12 +338,20 @@ def _fix(api: Any, source: Any, chosen: Any, comparison: Comparison, all_layers:
         kept.extend(layer for layer in step if layer not in kept)
         name = selective.name_for(base, kept)
         _tick(progress, f"fix {name}", 0)
-        candidate = _measure_variant(api, source, name, list(kept), x, names, ref_outputs, calibration, cache,
-                                     module)
-        _tick(progress, f"fix {name}", 1)
+        try:
+            candidate = _measure_variant(api, source, name, list(kept), x, names, ref_outputs, calibration, cache,
+                                         module)
+        except ModelRunError as exc:  # e.g. a layer with no weights to keep float: try the next step
+            report.notes.append(f"--fix: {name} was not made: {exc.message}")
+            continue
+        finally:
+            _tick(progress, f"fix {name}", 1)
         tried.append(candidate)
         if _within(candidate, fp32):
             return Fix(candidate, full, fp32, tried, True)
+    if not tried:
+        report.notes.append("--fix: no variant could be made that keeps the divergent layers float")
+        return None
     best = max(tried, key=lambda c: c.agreement or 0.0)
     return Fix(best, full, fp32, tried, False)
 

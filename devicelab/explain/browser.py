@@ -88,6 +88,9 @@ class BrowserCapture:
         self.backend = backend
         self.timeout_seconds = timeout_seconds
         target.check(self.runtime, fmt)
+        known = target.backends(self.runtime)
+        if backend is not None and backend not in known:
+            raise UsageError(f"{self.runtime} has no '{backend}' backend", hint=f"use one of {', '.join(known)}")
         self.kept: int | None = None  # samples the last capture kept
         self.method = ""
 
@@ -116,17 +119,26 @@ class BrowserCapture:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    def _run(self, model_path: Path, x: list[np.ndarray], input_names: list[str], names: list[str],
+    def outputs(self, model_path: Path, x: list[np.ndarray], input_names: list[str]) -> list[VariantTensor]:
+        """The model outputs only, on every sample (what --fix needs of each candidate): no capture."""
+        scratch = Path(tempfile.mkdtemp(prefix="devicelab-explain-"))
+        try:
+            return self._run(model_path, x, input_names, None, scratch)[1]
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _run(self, model_path: Path, x: list[np.ndarray], input_names: list[str], names: list[str] | None,
              scratch: Path) -> tuple[dict[str, np.ndarray], list[VariantTensor]]:
         from devicelab import api
 
-        if not names:
+        if names is not None and not names:
             raise ModelRunError(f"{model_path.name} has no intermediate tensor to compare")
         options = api.MeasureOptions(performance=False, threads=1, backend=self.backend,
                                      timeout_seconds=self.timeout_seconds)
         job_dir, result_dir = scratch / "job", scratch / "result"
+        capture = protocol.Capture(names, CAPTURE_BYTES) if names else None
         api.build_job(job_dir, model_path, self.format, "explain", "0" * 64, x, self.runtime, options,
-                            input_names=input_names, capture=protocol.Capture(names, CAPTURE_BYTES))
+                      input_names=input_names, capture=capture)
         result = self.target.run(job_dir, result_dir)
         if not result.ok:
             err = result.error or {}

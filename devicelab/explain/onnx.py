@@ -83,8 +83,15 @@ def expose(model_path: Path) -> Exposed:
     model = onnx.load(str(model_path))
     graph = model.graph
     declared = [o.name for o in graph.output]
+    constant = {i.name for i in graph.initializer}
     produced: list[tuple[str, str]] = []
     for node in graph.node:
+        if node.op_type == "Constant" or (node.input and all(i in constant for i in node.input if i)):
+            # Weights (a DequantizeLinear of int8 weights, a folded constant): the same on every sample and no
+            # layer's activation; fetching them would fill the capture with copies of the weights.
+            constant.update(out for out in node.output if out)
+            if not any(out in declared for out in node.output):
+                continue
         if node.op_type == "QuantizeLinear":
             continue  # int8 codes: their DequantizeLinear twin carries the same values as floats
         produced.extend((out, node.name) for out in node.output if out)

@@ -406,7 +406,7 @@ def _below_threshold(study: Study) -> list[tuple[api.Measurement, float]]:
                 continue
             agreement = ((m.summary or {}).get("accuracy") or {}).get("agreement")
             # On the host once per variant (the diagnosis is of the file); in a browser per backend too.
-            key = (m.variant, part.target, m.runtime if kind == "browser" else "")
+            key = (m.variant, part.target, (m.setting or "") if kind == "browser" else "")
             if agreement is not None and agreement < threshold and key not in seen:
                 seen.add(key)
                 found.append((m, agreement))
@@ -429,12 +429,13 @@ def _diagnose(study: Study, below: list[tuple[api.Measurement, float]],
                                  "agreement": agreement, "threshold": config.explain_below, "samples": samples}
         started = time.perf_counter()
         where: dict[str, Any] = {}
-        if m.target != "host":  # the study's own browser target (its --remote, --headed), on the same backend
-            spec = next(spec for spec in config.targets if spec.name == m.target)
-            backend = m.runtime.split("/", 1)[1] if "/" in m.runtime else None
-            where = {"target": spec.build(), "backend": backend}
-            entry["runtime"] = m.runtime
         try:
+            if m.target != "host":  # the study's own browser target (its --remote, --headed), on the same backend
+                spec = next((s for s in config.targets if s.name.lower() == m.target.lower()), None)
+                if spec is None:
+                    raise DevicelabError(f"no browser target named {m.target} in this study to diagnose it in")
+                where = {"target": spec.build(), "backend": m.setting}
+                entry["runtime"] = f"{m.runtime}/{m.setting}" if m.setting else m.runtime
             report = api.explain(source.path, m.variant, data=config.data or source.dataset_hint,
                                  calibration=_calibration(study), samples=samples, fix=True, cache=config.cache,
                                  store=config.store, **where)
