@@ -10,6 +10,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -28,13 +29,16 @@ def captured_output() -> Iterator[Captured]:
     """Send fds 1 and 2 to an anonymous temporary file for the duration (C++ and tqdm write there).
 
     The file has no name (``TemporaryFile`` is unlinked at once), so nothing is left behind in $TMPDIR whatever
-    happens; its text is kept on the yielded record and on an exception raised inside the block.
+    happens; its text is kept on the yielded record and on an exception raised inside the block. Python warnings
+    raised meanwhile (TF's "tf.lite.Interpreter is deprecated" from its own calibration) join that text too: a
+    progress display that has taken over sys.stderr would otherwise print them between its bars.
     """
     captured = Captured()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
-    with tempfile.TemporaryFile("w+b") as log:
+    with tempfile.TemporaryFile("w+b") as log, warnings.catch_warnings(record=True) as heard:
+        warnings.simplefilter("default")
         saved = [os.dup(1), os.dup(2)]
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
@@ -42,13 +46,17 @@ def captured_output() -> Iterator[Captured]:
             yield captured
         except BaseException as exc:
             _restore(saved)
-            captured.text = _read(log)
+            captured.text = _read(log) + _warnings_text(heard)
             with contextlib.suppress(AttributeError, TypeError):  # a few C exceptions take no attributes
                 setattr(exc, _ATTRIBUTE, captured.text)
             raise
         else:
             _restore(saved)
-            captured.text = _read(log)
+            captured.text = _read(log) + _warnings_text(heard)
+
+
+def _warnings_text(heard: list[warnings.WarningMessage]) -> str:
+    return "".join(f"{w.filename}:{w.lineno}: {w.category.__name__}: {w.message}\n" for w in heard)
 
 
 def captured_text(exc: BaseException) -> str:

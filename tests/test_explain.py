@@ -84,6 +84,7 @@ def test_healthy_model_has_no_divergent_layer(files: dict[str, Path]) -> None:
     assert report.first_divergent_layer is None
     assert all(s.sqnr_db > 20 for s in report.comparison.layers)
     assert report.fix is None and any("nothing to keep" in n for n in report.notes)
+    assert report.to_json()["fix"] is None  # asked for: null, so scripts need not test for the key
 
 
 def _plant_tflite_bug(path: Path, weights: np.ndarray) -> None:
@@ -165,7 +166,7 @@ def test_cli_writes_the_json_document(files: dict[str, Path], tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     assert "First divergent layer: spiky" in done.stdout
     doc = json.loads(out.read_text())
-    assert set(doc) == JSON_KEYS and doc["first_divergent_layer"] == "spiky"
+    assert set(doc) == JSON_KEYS | {"runs_on"} and doc["first_divergent_layer"] == "spiky"
     bad = subprocess.run([sys.executable, "-m", "devicelab", "explain", str(files["planted"]), "--variant",
                           "coreml-fp32", "--data", str(files["eval"]), "--cache-dir", str(files["cache"])],
                          capture_output=True, text=True, timeout=300)
@@ -313,3 +314,17 @@ def test_onnx_capture_leaves_weights_out_and_host_runs_are_not_truncated(files: 
     report = api.explain(tmp_path / "empty.onnx", "onnx-fp32", data=str(files["eval"]), cache=files["cache"])
     assert not any("first" in note and "samples" in note for note in report.notes), report.notes
     assert "r" not in report.comparison.unmatched and report.agreement is not None
+
+
+def test_cli_checks_json_path_and_thresholds_before_any_work(files: dict[str, Path], tmp_path: Path) -> None:
+    base = [sys.executable, "-m", "devicelab", "explain", str(files["planted"]), "--variant", "tflite-fp32",
+            "--data", str(files["eval"]), "--cache-dir", str(tmp_path / "cache")]
+    for extra, message in ((["--json", str(tmp_path / "missing" / "x.json")], "does not exist"),
+                           (["--json", str(tmp_path)], "is a folder"),
+                           (["--threshold-floor", "-5"], "--threshold-floor must be between"),
+                           (["--threshold-drop", "0"], "--threshold-drop must be above 0"),
+                           (["--samples", "0"], "--samples must be at least 1")):
+        done = subprocess.run([*base, *extra], capture_output=True, text=True, timeout=120)
+        out = " ".join((done.stdout + done.stderr).split())
+        assert done.returncode == 2 and message in out and "Hint:" in out and "Traceback" not in out, out
+    assert not (tmp_path / "cache").exists()  # nothing was converted

@@ -95,3 +95,9 @@ def test_measure_cli_says_where_the_ops_ran(conv_model: dict[str, Path]) -> None
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "0% of them and 0% of op time on AzureExecutionProvider" in " ".join(done.stdout.split())
+    shown = subprocess.run([sys.executable, "-m", "devicelab", "results", "--profile", "--variant", "onnx-fp32",
+                            "--last", "1", "--store", str(conv_model["store"])], capture_output=True, text=True,
+                           timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    text = " ".join(shown.stdout.split())
+    assert "Per-operator times" in text and "Conv" in text and "on AzureExecutionProvider: 0% of ops" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from devicelab.cli.base import CacheOpt, StoreOpt, _Bars, _cache, app, console
+from devicelab.report.terminal import profile_view
 
 
 @app.command()
@@ -22,7 +24,7 @@ def explain(
                                         "(chrome) for tfjs and onnx variants; --browser chrome as for measure.")]
     = "host",
     backend: Annotated[str | None, typer.Option("--backend", help="Browser backend: tfjs cpu, wasm, webgl, "
-                                                "webgpu; ort-web wasm, webgpu.")] = None,
+                                                "webgpu; ort-web wasm, webgpu, webnn.")] = None,
     runtime: Annotated[str | None, typer.Option("--runtime", help="Browser runtime (tfjs for tfjs variants, "
                                                 "ort-web for onnx ones; the default).")] = None,
     remote: Annotated[str | None, typer.Option("--remote", help="A WebDriver URL (Selenium Grid, cloud farm) to "
@@ -51,15 +53,44 @@ def explain(
     from devicelab import api
     from devicelab.explain.core import Threshold
 
+    threshold = Threshold(floor_db=threshold_floor, drop_db=threshold_drop)
+    if json_file is not None:
+        _check_writable(json_file)
     with _Bars() as bars:
         report = api.explain(model, variant, target=target, data=data, calibration=calibration, samples=samples,
                              fix=fix, profile=profile, store=store, cache=_cache(cache_dir), progress=bars,
-                             backend=backend, runtime=runtime, remote=remote, headed=headed,
-                             threshold=Threshold(floor_db=threshold_floor, drop_db=threshold_drop))
-    _show(report)
+                             backend=backend, runtime=runtime, remote=remote, headed=headed, threshold=threshold)
+    _show(report, model, calibration)
     if json_file is not None:
-        json_file.write_text(json.dumps(report.to_json(), indent=2))
+        _write_json(json_file, report.to_json())
         console.print(f"[dim]wrote {escape(str(json_file))}[/dim]")
+
+
+def _check_writable(path: Path) -> None:
+    """--json is checked before any work, so a typo does not cost the whole diagnosis."""
+    from devicelab.errors import UsageError
+
+    if path.is_dir():
+        raise UsageError(f"--json {path} is a folder", hint="give a file name, e.g. why.json")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"--json {path}: the folder {folder} does not exist", hint="create it first")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"--json {path}: cannot write there", hint="choose a folder you can write to")
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    """Whole or not at all: a temporary file next to it, then renamed."""
+    from devicelab.errors import DevicelabError
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(json.dumps(doc, indent=2))
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise DevicelabError(f"could not write {path}: {exc.strerror or exc}",
+                             hint="the diagnosis above is complete; rerun with another --json path") from None
 
 
 def _num(value: Any, digits: int = 2) -> str:
@@ -68,17 +99,24 @@ def _num(value: Any, digits: int = 2) -> str:
     return f"{value:.{digits}g}" if abs(value) < 1e-3 and value else f"{value:.{digits}f}"
 
 
-def _show(report: Any) -> None:
+def _short(name: str, width: int = 44) -> str:
+    """Long tensor names keep their end, where the op and the layer are."""
+    return name if len(name) <= width else "…" + name[-(width - 1):]
+
+
+def _show(report: Any, model: str, calibration: str | None) -> None:
     table = Table(title=f"{escape(report.model)}: {escape(report.variant)} vs the original, per layer "
                         f"({report.samples} samples, {escape(report.runs_on)})")
-    for column in ("", "layer", "tensor", "SQNR dB", "cosine", "max abs", "int8 scale"):
-        table.add_column(column, justify="right" if column in ("SQNR dB", "cosine", "max abs", "int8 scale")
-                         else "left", overflow="fold")
+    table.add_column("", width=2, no_wrap=True)
+    table.add_column("layer", no_wrap=True, overflow="ellipsis")
+    table.add_column("tensor", no_wrap=True, overflow="ellipsis")
+    for column in ("SQNR dB", "cosine", "max abs", "int8 scale"):
+        table.add_column(column, justify="right", no_wrap=True)
     first = report.first_divergent_layer
     for stat in report.comparison.layers:
         mark = "[bold red]>>[/bold red]" if stat.layer == first else ""
         sqnr = "identical" if stat.sqnr_db is None else f"{stat.sqnr_db:.1f}"
-        table.add_row(mark, escape(stat.layer), escape((stat.tensor or "")[:60]), sqnr, _num(stat.cosine, 4),
+        table.add_row(mark, escape(stat.layer), escape(_short(stat.tensor or "")), sqnr, _num(stat.cosine, 4),
                       _num(stat.max_abs, 4), _num(stat.scale, 4))
     console.print(table)
     t = report.comparison.threshold
@@ -93,48 +131,31 @@ def _show(report: Any) -> None:
     for note in report.notes:
         console.print(f"[dim]{escape(note)}[/dim]")
     if report.fix is not None:
-        _show_fix(report.fix)
+        _show_fix(report.fix, model, calibration, report.target)
     if report.profile is not None:
-        _show_profile(report.profile)
+        for renderable in profile_view(report.profile):
+            console.print(renderable)
 
 
-def _show_fix(fix: Any) -> None:
+def _show_fix(fix: Any, model: str, calibration: str | None, target: str) -> None:
     table = Table(title="--fix: keep the divergent layer(s) in float")
     for column in ("variant", "kept float", "agreement", "size"):
-        table.add_column(column)
-    rows = [(fix.chosen, ", ".join(fix.chosen.kept_float)), (fix.full, "-"), (fix.fp32, "all")]
-    for candidate, kept in rows:
+        table.add_column(column, justify="right" if column in ("agreement", "size") else "left")
+    others = [c for c in fix.tried if c.variant != fix.chosen.variant]
+    rows = [(fix.chosen, ", ".join(fix.chosen.kept_float), "bold"),
+            *[(c, ", ".join(c.kept_float), "dim") for c in others], (fix.full, "-", ""), (fix.fp32, "all", "")]
+    for candidate, kept, style in rows:
         agreement = "-" if candidate.agreement is None else f"{candidate.agreement:.1%}"
-        table.add_row(escape(candidate.variant), escape(kept), agreement, f"{candidate.size_bytes:,} B")
+        size = "-" if candidate.size_bytes is None else f"{candidate.size_bytes:,} B"
+        table.add_row(escape(candidate.variant), escape(kept), agreement, size, style=style or None)
     console.print(table)
-    verdict = "within" if fix.within_bound else "NOT within"
-    console.print(f"[dim]{escape(fix.chosen.variant)} is {verdict} 2 points of fp32's agreement; measure it "
-                  f"like any variant: devicelab measure MODEL --variant {escape(fix.chosen.variant)}[/dim]")
-
-
-def _show_profile(raw: dict[str, Any]) -> None:
-    from devicelab.study.document import profile_table
-
-    if not raw.get("available"):
-        console.print(f"[yellow]No per-op profile:[/yellow] {escape(raw.get('reason', ''))}")
-        return
-    profile = profile_table(raw)
-    table = Table(title=f"Per-operator times ({profile['runs']} runs, {escape(str(profile['method']))})")
-    for column in ("op", "type", "provider", "ms/inference"):
-        table.add_column(column, justify="right" if column == "ms/inference" else "left", overflow="fold")
-    for op in profile["operators"]:
-        ms = "-" if op["ms"] is None else f"{op['ms']:.4g}"
-        table.add_row(escape(str(op["name"])), escape(str(op["op_type"] or "")), escape(str(op["provider"] or "")),
-                      ms)
-    console.print(table)
-    facts = []
-    if profile["ops_ms"] is not None:
-        whole = f" of {profile['run_ms']:.4f} ms" if profile["run_ms"] else ""
-        facts.append(f"ops {profile['ops_ms']:.4f} ms{whole} per inference")
-    if profile["share_ops"] is not None:
-        facts.append(f"on {escape(str(profile['requested']))}: {profile['share_ops']:.0%} of ops, "
-                     f"{profile['share_time']:.0%} of op time")
-    elif raw.get("share_note"):
-        facts.append(f"no share on {escape(str(profile['requested']))}: {escape(raw['share_note'])}")
-    if facts:
-        console.print("; ".join(facts))
+    if fix.within_bound:
+        where = "" if target == "host" else f" --browser {target}"
+        calib = f" --calibration {calibration}" if calibration else ""
+        console.print(f"[dim]{escape(fix.chosen.variant)} is within 2 points of fp32's agreement; measure it like any "
+                      f"variant:[/dim] devicelab measure {escape(model)} --variant {escape(fix.chosen.variant)}"
+                      f"{escape(where + calib)}")
+    else:
+        console.print(f"[yellow]No variant tried is within 2 points of fp32's agreement[/yellow] [dim](the best "
+                      f"is {escape(fix.chosen.variant)}); the layers before the divergent one may be losing "
+                      "precision too: see their SQNR above, or use a float variant[/dim]")

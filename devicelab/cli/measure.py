@@ -143,7 +143,7 @@ def _profile_line(profile: dict[str, Any]) -> str | None:
         return f"{ops} ops profiled on {where}; no share claimed: {escape(str(profile['share_note']))}"
     return (f"{ops} ops profiled, {pct(profile['share_ops_on_requested'])} of them "
             f"and {pct(profile.get('share_time_on_requested'))} of op time on {where} "
-            "(`devicelab explain --profile` shows the table)")
+            "(`devicelab results --profile` shows the table)")
 
 
 @app.command()

@@ -46,6 +46,8 @@ def results(
                                                       show_default=False)] = None,
     delete: Annotated[bool, typer.Option("--delete", help="Delete the selected results from the store (asks "
                                          "first).")] = False,
+    profile: Annotated[bool, typer.Option("--profile", help="Also show the per-operator table of each selected "
+                                          "result measured with --profile.")] = False,
     yes: YesOpt = False,
 ) -> None:
     """Show stored results: variant, target, accuracy, agreement, latency, memory (--wide or --columns for more)."""
@@ -63,6 +65,24 @@ def results(
                       else "No results yet: run `devicelab measure MODEL` first.")
     else:
         console.print(results_table(rows, columns=chosen, drop_shared=not columns))
+        if profile:
+            _show_profiles(rows)
+
+
+def _show_profiles(rows: list[Any]) -> None:
+    from rich.markup import escape
+
+    from devicelab.explain.profile import normalized
+    from devicelab.report.terminal import profile_view
+
+    profiled = [r for r in rows if ((r.result or {}).get("extra") or {}).get("profile")]
+    if not profiled:
+        console.print("[dim]None of these results was measured with --profile.[/dim]")
+    for row in profiled:
+        where = f"{row['variant']} @ {row['target']} ({row['runtime']})"
+        console.print(f"\n[bold]result {row['id']}[/bold]: {escape(where)}")
+        for renderable in profile_view(normalized(row.result["extra"]["profile"])):
+            console.print(renderable)
 
 
 @app.command()

@@ -77,6 +77,8 @@ class ExplainReport:
     fix: Fix | None = None
     profile: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    fix_asked: bool = False
+    host_check: dict[str, Any] | None = None  # a browser diagnosis of an ONNX file, checked on this PC
 
     @property
     def first_divergent_layer(self) -> str | None:
@@ -89,8 +91,10 @@ class ExplainReport:
             "first_divergent_layer": self.comparison.first_divergent,
             "unmatched": self.comparison.unmatched,
         }
-        if self.fix is not None:
-            doc["fix"] = self.fix.to_json()
+        if self.fix is not None or self.fix_asked:  # null: --fix found nothing to keep float, or skipped
+            doc["fix"] = None if self.fix is None else self.fix.to_json()
+        if self.host_check is not None:
+            doc["host_check"] = self.host_check
         if self.profile is not None:
             doc["profile"] = self.profile
         return doc
@@ -180,7 +184,7 @@ def _explain(model: str | Path, variant: str, target: str, browser: tuple[Any, s
     from devicelab.paths import cache_dir
 
     if samples < 1:
-        raise UsageError("--samples must be at least 1")
+        raise UsageError(f"--samples must be at least 1 (got {samples})", hint="the default is 100")
     cache = cache or cache_dir()
     chosen = registry.get(variant)
     if browser is None:
@@ -189,6 +193,7 @@ def _explain(model: str | Path, variant: str, target: str, browser: tuple[Any, s
         from devicelab.explain.browser import BrowserCapture
 
         module = BrowserCapture(chosen.format, browser[0], runtime=browser[1], backend=browser[2])
+        module.target.start()  # a browser that cannot start fails now, before any work
     source = load_source(model, cache)
     if source.format not in ("keras", "onnx", "pt2"):
         raise UsageError(f"explain compares against the layers of Keras, ONNX and .pt2 sources; a "
@@ -201,14 +206,16 @@ def _explain(model: str | Path, variant: str, target: str, browser: tuple[Any, s
     dataset = load_dataset(spec, split="test", limit=samples)
     x = api.model_inputs(source, dataset)
     names = [i.name for i in source.inputs]
-    _tick(progress, "reference", 0)
-    reference, ref_outputs, output_layers, aliases = _reference(source, x, names, cache)
-    _tick(progress, "reference", 1)
-
+    # Converting first: a missing calibration or an unsupported op is known before the reference runs.
+    _tick(progress, f"convert {variant}", 0)
     artifact, size = _artifact(api, source, variant, calibration, cache, x)
-    _tick(progress, f"capture {variant}", 0)
+    _tick(progress, f"convert {variant}", 1)
+    _tick(progress, "run the original, layer by layer", 0)
+    reference, ref_outputs, output_layers, aliases = _reference(source, x, names, cache)
+    _tick(progress, "run the original, layer by layer", 1)
+    _tick(progress, f"capture {variant} ({module.RUNS_ON})", 0)
     tensors, outputs = module.capture(artifact, x, names)
-    _tick(progress, f"capture {variant}", 1)
+    _tick(progress, f"capture {variant} ({module.RUNS_ON})", 1)
     if hasattr(module, "aliases"):  # Core ML: its sanitized names are read with the layer list
         aliases = {**module.aliases(tensors, list(reference), aliases), **aliases}
     by_layer = {layer: t for layer, t in zip(output_layers, outputs, strict=False) if layer}
@@ -220,6 +227,8 @@ def _explain(model: str | Path, variant: str, target: str, browser: tuple[Any, s
     comparison = core.compare(reference, tensors, by_layer, threshold, aliases)
     report = ExplainReport(source.name, variant, target, module.RUNS_ON, len(x[0]), comparison,
                            _agreement(outputs, ref_outputs), size)
+    if len(x[0]) < samples:
+        report.notes.append(f"the data has {len(x[0])} samples, fewer than the {samples} asked for: all are used")
     if kept < len(x[0]):
         from devicelab.explain.browser import CAPTURE_BYTES
 
@@ -232,13 +241,54 @@ def _explain(model: str | Path, variant: str, target: str, browser: tuple[Any, s
     elif comparison.unmatched:
         report.notes.append(f"{len(comparison.unmatched)} layer(s) have no tensor of their own in the variant "
                             "(fused into the next op, or folded away): " + ", ".join(comparison.unmatched))
-    if fix:
+    report.fix_asked = fix
+    runtime_defect = False
+    if browser is not None and chosen.format == "onnx" and comparison.first_divergent:
+        runtime_defect = _check_on_host(report, artifact, x, names, reference, output_layers, threshold, aliases)
+    if fix and runtime_defect:
+        report.notes.append("--fix skipped: keeping layers float cures a quantization loss, not a backend that "
+                            "computes the same file differently")
+    elif fix:
         report.fix = _fix(api, source, chosen, comparison, list(reference), report, x, names, ref_outputs,
                           calibration, cache, module, progress)
     if profile:
+        _tick(progress, f"profile {variant}", 0)
         report.profile = _profile(api, model, variant, data, calibration, samples, cache, store, chosen.format,
                                   module)
+        _tick(progress, f"profile {variant}", 1)
     return report
+
+
+def _check_on_host(report: ExplainReport, artifact: Path, x: list[np.ndarray], names: list[str],
+                   reference: dict[str, np.ndarray], output_layers: list[str | None], threshold: Threshold | None,
+                   aliases: dict[str, str]) -> bool:
+    """For an ONNX variant that diverges in the page: the same file on this PC's ONNX Runtime. When the layer
+    the page names is healthy here, the page's backend computes it differently (a runtime defect, which no
+    float layer fixes): say so, with both figures. Returns whether that is the case."""
+    from devicelab.explain import onnx
+
+    layer = report.comparison.first_divergent
+    tensors, outputs = onnx.capture(artifact, x, names)
+    kept = len(next(iter(reference.values())))
+    host_layers = [core.VariantTensor(t.name, t.values[:kept], t.scale, t.origin) for t in tensors]
+    host_by_layer = {layer: core.VariantTensor(t.name, t.values[:kept], t.scale, t.origin)
+                     for layer, t in zip(output_layers, outputs, strict=False) if layer}
+    host = core.compare(reference, host_layers, host_by_layer, threshold, aliases)
+    stats = {s.layer: s.sqnr_db for s in host.layers}
+    page = {s.layer: s.sqnr_db for s in report.comparison.layers}
+    report.host_check = {"runs_on": onnx.RUNS_ON, "first_divergent_layer": host.first_divergent,
+                         "sqnr_db": _r(stats.get(layer or ""))}
+    if host.first_divergent == layer:
+        return False
+
+    def db(value: float | None) -> str:
+        return "identical" if value is None else f"{value:.1f} dB"
+
+    here = "names no divergent layer" if host.first_divergent is None else f"diverges first at {host.first_divergent}"
+    report.notes.append(f"on this PC ({onnx.RUNS_ON}) the same file {here}: {layer} is {db(stats.get(layer or ''))} "
+                        f"there against {db(page.get(layer or ''))} in the page, so {report.runs_on} computes it "
+                        "differently (a runtime defect, not a quantization loss); try another --backend")
+    return True
 
 
 def _tick(progress: Any, task: str, done: int) -> None:
@@ -330,8 +380,13 @@ def _fix(api: Any, source: Any, chosen: Any, comparison: Comparison, all_layers:
                             f"{chosen.name} is not one (a float variant that diverges has a runtime or "
                             "converter defect, not a quantization one)")
         return None
-    full = _measure_variant(api, source, base, [], x, names, ref_outputs, calibration, cache, module)
+    _tick(progress, "fix: the full quantized variant and fp32, for comparison", 0)
+    # The variant explained is the full one: its agreement is known (measuring it again could differ on a
+    # nondeterministic backend and show two figures for one file).
+    full = Candidate(base, report.agreement, report.size_bytes) if chosen.name == base else \
+        _measure_variant(api, source, base, [], x, names, ref_outputs, calibration, cache, module)
     fp32 = _measure_variant(api, source, _FP32[chosen.format], [], x, names, ref_outputs, None, cache, module)
+    _tick(progress, "fix: the full quantized variant and fp32, for comparison", 1)
     kept = list(getattr(chosen, "keep_float", ()))
     tried: list[Candidate] = []
     for step in _fix_steps(comparison, all_layers):
@@ -385,9 +440,7 @@ def _profile(api: Any, model: str | Path, variant: str, data: str | None, calibr
             target.close()
     if not measured.ok or measured.result is None:
         raise measured.error or RuntimeUnavailableError(f"profiling {variant} failed")
-    profile = dict(measured.result.extra.get("profile") or {})
-    profile["available"] = bool(profile.get("operators") or profile.get("nodes"))
-    if not profile["available"]:
-        profile["reason"] = profile.get("reason") or profile.get("error") or "the runtime gave no per-operator table"
-    profile["row_id"] = measured.row_id
-    return profile
+    from devicelab.explain.profile import normalized
+
+    # One shape whatever the runtime (the stored result keeps the runtime's own, under extra.profile).
+    return normalized(measured.result.extra.get("profile"), measured.row_id)

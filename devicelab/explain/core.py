@@ -36,6 +36,16 @@ class Threshold:
     drop_db: float = DROP_DB
     ceiling_db: float = CEILING_DB
 
+    def __post_init__(self) -> None:
+        from devicelab.errors import UsageError
+
+        if not 0 <= self.floor_db <= self.ceiling_db:
+            raise UsageError(f"--threshold-floor must be between 0 and {self.ceiling_db:g} dB (got {self.floor_db:g})",
+                             hint=f"the default is {FLOOR_DB:g} dB: a layer below it has lost most of its signal")
+        if not 0 < self.drop_db <= self.ceiling_db:
+            raise UsageError(f"--threshold-drop must be above 0 and at most {self.ceiling_db:g} dB "
+                             f"(got {self.drop_db:g})", hint=f"the default is {DROP_DB:g} dB")
+
 
 @dataclass
 class VariantTensor:

@@ -61,3 +61,16 @@ def summarize_ort(events: Iterable[dict[str, Any]], requested: str) -> dict[str,
 def fallback_ops(profile: dict[str, Any]) -> list[dict[str, Any]]:
     """The ops that ran somewhere other than the requested provider."""
     return [op for op in profile.get("operators", []) if op.get("provider") != profile.get("requested_provider")]
+
+
+def normalized(raw: dict[str, Any] | None, row_id: int | None = None) -> dict[str, Any]:
+    """A stored profile (result extra.profile, in the runtime's own shape) in the one shape explain and
+    `results --profile` show: {available, method, runs, run_ms, ops_ms, requested, share_ops, share_time,
+    share_note, operators: [{name, op_type, provider, calls, ms}], row_id}, or {available: False, reason}."""
+    raw = raw or {}
+    if not (raw.get("operators") or raw.get("nodes")):
+        reason = raw.get("reason") or raw.get("error") or "the runtime gave no per-operator table"
+        return {"available": False, "reason": reason, "row_id": row_id}
+    from devicelab.study.document import profile_table
+
+    return {"available": True, **profile_table(raw), "share_note": raw.get("share_note"), "row_id": row_id}

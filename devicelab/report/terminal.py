@@ -217,3 +217,35 @@ def figure_notes(rows: Iterable[Any]) -> list[str]:
         for warning in acc.get("warnings") or []:
             lines.append(f"[yellow]warning[/yellow] {escape(label)}: {escape(warning)}")
     return lines
+
+
+def profile_view(profile: dict[str, Any]) -> list[Any]:
+    """A normalized per-operator profile (devicelab.explain.profile.normalized) as a table and a line of
+    facts: where the time went and the share on the requested provider."""
+    if not profile.get("available"):
+        return [f"[yellow]No per-op profile:[/yellow] {escape(str(profile.get('reason', '')))}"]
+    runs = profile.get("runs") or 0
+    table = Table(title=f"Per-operator times ({runs} run{'' if runs == 1 else 's'}, "
+                        f"{escape(str(profile.get('method')))})")
+    table.add_column("op", overflow="fold")
+    for column in ("type", "provider", "ms/inference"):
+        table.add_column(column, justify="right" if column == "ms/inference" else "left", no_wrap=True)
+    for op in profile["operators"]:
+        ms = "-" if op.get("ms") is None else f"{op['ms']:#.4g}"
+        table.add_row(escape(str(op["name"])), escape(str(op.get("op_type") or "")),
+                      escape(str(op.get("provider") or "")), ms)
+    out: list[Any] = [table]
+    facts = []
+    if profile.get("ops_ms") is not None:
+        whole = f" of {profile['run_ms']:.4g} ms" if profile.get("run_ms") else ""
+        facts.append(f"ops {profile['ops_ms']:.4g} ms{whole} per inference")
+    if profile.get("share_ops") is not None:
+        time_share = "" if profile.get("share_time") is None else f", {profile['share_time']:.0%} of op time"
+        facts.append(f"on {escape(str(profile.get('requested')))}: {profile['share_ops']:.0%} of ops{time_share}")
+    elif profile.get("share_note"):
+        facts.append(f"no share on {escape(str(profile.get('requested')))}: {escape(profile['share_note'])}")
+    if facts:
+        out.append("; ".join(facts))
+    if profile.get("row_id") is not None:
+        out.append(f"[dim]stored as result {profile['row_id']} (`devicelab results --profile` shows it again)[/dim]")
+    return out

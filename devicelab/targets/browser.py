@@ -113,6 +113,10 @@ class BrowserTarget(RuntimeTable, Target):
 
     # -- pieces --------------------------------------------------------------------------------------
 
+    def start(self) -> None:
+        """Start the browser now (it otherwise starts with the first job): a missing driver fails up front."""
+        self._ensure_session()
+
     def _ensure_session(self) -> None:
         if self.server is None:
             self.server = JobServer(runner_root()).start()
