@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import copy
 import os
 import sys
@@ -24,6 +25,7 @@ from devicelab import __version__
 # duplicate of stdout, so bars and tables still reach the terminal while that happens.
 try:
     _stdout = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    atexit.register(_stdout.close)  # else "ResourceWarning: unclosed file" where a library turned warnings on
 except (AttributeError, OSError, ValueError):  # stdout is no file (captured by a test runner, embedded)
     _stdout = sys.stdout
 
