@@ -55,7 +55,7 @@ def test_int8_names_the_layer_whose_range_int8_loses_and_fix_restores_agreement(
     assert by_layer["dense1"].sqnr_db > 30 and by_layer["spiky"].sqnr_db < 3
     assert by_layer["spiky"].scale > 3.0  # the 1000-wide range, where real values are below 0.5
     doc = report.to_json()
-    assert set(doc) == JSON_KEYS | {"fix"}
+    assert set(doc) == JSON_KEYS | {"fix", "runs_on"}
     assert set(doc["layers"][0]) == {"layer", "tensor", "sqnr_db", "cosine", "max_abs", "scale"}
     fix = report.fix
     assert fix.full.agreement < 0.5 and fix.fp32.agreement == 1.0
