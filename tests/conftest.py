@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -13,6 +14,25 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One temporary folder for the whole session, removed at its end: tests that kill processes on purpose
+    (SIGKILL mid-batch, a browser killed mid-job) leave what no cleanup can remove, and it must not pile up in
+    the machine's /tmp. Subprocesses get it through $TMPDIR."""
+    root = Path(tempfile.mkdtemp(prefix="devicelab-tests-"))
+    config.stash[_TMP_ROOT] = root
+    os.environ["TMPDIR"] = str(root)
+    tempfile.tempdir = None  # gettempdir() reads $TMPDIR again
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    root = config.stash.get(_TMP_ROOT, None)
+    if root is not None:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+_TMP_ROOT = pytest.StashKey[Path]()
 
 
 @pytest.fixture(scope="session")
