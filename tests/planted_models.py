@@ -57,3 +57,34 @@ def planted_torch_program(path: Path, planted: bool) -> Path:
             model.out.weight[:, 0] = 0.0
     torch.export.save(torch.export.export(model, (torch.zeros(1, 16),)), path)
     return path
+
+
+def planted_files(folder: Path) -> dict[str, Path]:
+    """The explain tests' files: the planted and the healthy model, 100 evaluation samples in [0, 0.5) and a
+    calibration set of 50 such samples plus the all-ones one that sets off the spike."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    np.savez(folder / "eval.npz", x=rng.uniform(0, 0.5, (100, 16)).astype(np.float32))
+    calibration = np.concatenate([rng.uniform(0, 0.5, (50, 16)), np.ones((1, 16))]).astype(np.float32)
+    np.savez(folder / "calib.npz", x=calibration)
+    return {"planted": planted_model(folder / "planted.keras", True),
+            "healthy": planted_model(folder / "healthy.keras", False),
+            "eval": folder / "eval.npz", "calib": folder / "calib.npz"}
+
+
+def small_torch_program(path: Path) -> Path:
+    """A small CNN as a torch.export program (.pt2): modules conv1 -> act (ReLU) -> flatten -> fc."""
+    import torch
+
+    class Small(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1, self.act, self.fc = torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Linear(4 * 6 * 6, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(torch.flatten(self.act(self.conv1(x)), 1))
+
+    torch.manual_seed(0)
+    torch.export.save(torch.export.export(Small().eval(), (torch.randn(1, 1, 8, 8),)), path)
+    return path

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from planted_models import planted_model, planted_torch_program
+from planted_models import planted_files, planted_torch_program, small_torch_program
 
 from devicelab import api
 from devicelab.convert import variants as registry
@@ -30,14 +30,7 @@ JSON_KEYS = {"variant", "target", "layers", "first_divergent_layer", "unmatched"
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory, session_cache: Path) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("explain")
-    rng = np.random.default_rng(0)
-    np.savez(folder / "eval.npz", x=rng.uniform(0, 0.5, (100, 16)).astype(np.float32))
-    calibration = np.concatenate([rng.uniform(0, 0.5, (50, 16)), np.ones((1, 16))]).astype(np.float32)
-    np.savez(folder / "calib.npz", x=calibration)
-    return {"planted": planted_model(folder / "planted.keras", True),
-            "healthy": planted_model(folder / "healthy.keras", False),
-            "eval": folder / "eval.npz", "calib": folder / "calib.npz", "cache": session_cache,
-            "store": folder / "store.sqlite"}
+    return {**planted_files(folder), "cache": session_cache, "store": folder / "store.sqlite"}
 
 
 def _explain(files: dict[str, Path], model: str, variant: str, **kw: object) -> object:
@@ -245,18 +238,7 @@ def test_onnx_figures_agree_with_onnxruntimes_own_qdq_debugger(files: dict[str, 
 
 def test_executorch_compares_outputs_and_says_the_layers_are_inside_xnnpack(tmp_path: Path,
                                                                             session_cache: Path) -> None:
-    import torch
-
-    class Small(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv1, self.act, self.fc = torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Linear(4 * 6 * 6, 3)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.fc(torch.flatten(self.act(self.conv1(x)), 1))
-
-    torch.manual_seed(0)
-    torch.export.save(torch.export.export(Small().eval(), (torch.randn(1, 1, 8, 8),)), tmp_path / "small.pt2")
+    small_torch_program(tmp_path / "small.pt2")
     np.savez(tmp_path / "data.npz", x=np.random.default_rng(0).normal(size=(20, 1, 8, 8)).astype(np.float32))
     for variant in ("executorch-fp32", "executorch-int8"):
         report = api.explain(tmp_path / "small.pt2", variant, data=str(tmp_path / "data.npz"),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from planted_models import planted_model
+from planted_models import planted_files
 
 from devicelab import api
 from devicelab.errors import UsageError
@@ -29,14 +29,7 @@ JSON_KEYS = {"variant", "target", "layers", "first_divergent_layer", "unmatched"
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory, session_cache: Path) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("explain-browser")
-    rng = np.random.default_rng(0)
-    np.savez(folder / "eval.npz", x=rng.uniform(0, 0.5, (100, 16)).astype(np.float32))
-    calibration = np.concatenate([rng.uniform(0, 0.5, (50, 16)), np.ones((1, 16))]).astype(np.float32)
-    np.savez(folder / "calib.npz", x=calibration)
-    return {"planted": planted_model(folder / "planted.keras", True),
-            "healthy": planted_model(folder / "healthy.keras", False),
-            "eval": folder / "eval.npz", "calib": folder / "calib.npz", "cache": session_cache}
+    return {**planted_files(tmp_path_factory.mktemp("explain-browser")), "cache": session_cache}
 
 
 def _explain(files: dict[str, Path], model: str | Path, variant: str, **kw: object):

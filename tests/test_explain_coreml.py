@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from planted_models import small_torch_program
 
 from devicelab import api
 from devicelab.errors import RuntimeUnavailableError
@@ -210,21 +211,10 @@ def test_fix_variant_keeps_the_layer_weights_float16(wide: Path, session_cache: 
 def test_pt2_sources_match_by_the_op_names_coremltools_keeps(tmp_path: Path, session_cache: Path) -> None:
     """A .pt2 source's layers are its modules, named by their last op ('relu' is module 'act'); coremltools keeps
     those op names as vars, with '_cast_fp16' in float16 programs."""
-    import torch
-
     from devicelab.explain import executorch
     from devicelab.models import load_source
 
-    class Small(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv1, self.act, self.fc = torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Linear(4 * 6 * 6, 3)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.fc(torch.flatten(self.act(self.conv1(x)), 1))
-
-    torch.manual_seed(0)
-    torch.export.save(torch.export.export(Small().eval(), (torch.randn(1, 1, 8, 8),)), tmp_path / "small.pt2")
+    small_torch_program(tmp_path / "small.pt2")
     layers, _, _, known = executorch.reference(load_source(tmp_path / "small.pt2", session_cache),
                                                [np.zeros((1, 1, 8, 8), np.float32)])
     ops = [op for op in _ops(_package(tmp_path / "small.pt2", "coreml-fp16", session_cache))
