@@ -78,7 +78,7 @@ def tfjs_nodes(model_json: Path) -> list[str]:
 
 
 class BrowserCapture:
-    """Runs capture jobs in one browser session (``target``: a BrowserTarget), then closes it."""
+    """Runs capture jobs in one browser session (``target``: a BrowserTarget, which its caller closes)."""
 
     def __init__(self, fmt: str, target: Any, runtime: str | None = None, backend: str | None = None,
                  timeout_seconds: float = 600.0) -> None:
@@ -92,7 +92,6 @@ class BrowserCapture:
         if backend is not None and backend not in known:
             raise UsageError(f"{self.runtime} has no '{backend}' backend", hint=f"use one of {', '.join(known)}")
         self.kept: int | None = None  # samples the last capture kept
-        self.method = ""
 
     @property
     def RUNS_ON(self) -> str:  # named like the per-format modules' constant
@@ -148,9 +147,6 @@ class BrowserCapture:
         stacked = {spec.name: protocol.read_tensor(result_dir, spec) for spec in result.intermediates}
         outputs = [VariantTensor(spec.name, protocol.read_tensor(result_dir, spec).astype(np.float32))
                    for spec in result.outputs]
-        facts = result.extra.get("capture") or {}
-        self.kept, self.method = facts.get("samples"), str(facts.get("method") or "")
+        if names:  # an outputs-only job (a --fix candidate) leaves the count of the diagnosis alone
+            self.kept = (result.extra.get("capture") or {}).get("samples")
         return stacked, outputs
-
-    def close(self) -> None:
-        self.target.close()
